@@ -1,0 +1,1 @@
+"""Models shared by every function. No I/O here."""

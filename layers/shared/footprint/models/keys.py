@@ -1,0 +1,38 @@
+"""Every DynamoDB key Footprint writes, in one place (docs/architecture.md lists the tables)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+PROFILE_SK = "profile"
+ALIAS_SK = "alias"
+MESSAGE_SK = "message"
+ENROLLMENT_PREFIX = "enrollment#"
+
+
+def event_key(source_id: str, visitor_id: str, message_id: str) -> dict[str, str]:
+    """EventsTable: one item per (source, visitor, messageId); a re-sent message lands on the same item."""
+    return {"pk": f"visitor#{source_id}#{visitor_id}", "sk": f"event#{message_id}"}
+
+
+def profile_key(profile_id: str) -> dict[str, str]:
+    return {"pk": f"profile#{profile_id}", "sk": PROFILE_SK}
+
+
+def alias_key(source_id: str, kind: Literal["anon", "user"], value: str) -> dict[str, str]:
+    """ProfilesTable: which profile an anonymous id or a user id belongs to."""
+    return {"pk": f"alias#{source_id}#{kind}#{value}", "sk": ALIAS_SK}
+
+
+def enrollment_key(profile_id: str, journey_id: str) -> dict[str, str]:
+    """ProfilesTable: a visitor's place in one journey, next to the profile (one Query loads both)."""
+    return {"pk": f"profile#{profile_id}", "sk": f"{ENROLLMENT_PREFIX}{journey_id}"}
+
+
+def message_key(idempotency_key: str) -> dict[str, str]:
+    return {"pk": f"message#{idempotency_key}", "sk": MESSAGE_SK}
+
+
+def source_parameter(write_key: str) -> str:
+    """ConfigTable id of a source, looked up by its write key."""
+    return f"source/{write_key}"

@@ -1,0 +1,39 @@
+"""Runtime configuration, read from the environment once per cold start (never at import)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Names of the stack's resources, as the SAM template passes them to every function."""
+
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+
+    stage: str = "local"
+    events_table: str = Field(description="EventsTable: every accepted tracking call, streamed to evaluate")
+    profiles_table: str = Field(description="ProfilesTable: profiles, identity aliases, enrollments")
+    config_table: str = Field(description="ConfigTable: sources (write keys) and published journeys")
+    messages_table: str = Field(description="MessagesTable: the outbox of every message sent")
+    idempotency_table: str = Field(description="IdempotencyTable: Powertools idempotency records")
+    send_queue_url: str = ""
+    timers_queue_url: str = ""
+    timers_queue_arn: str = ""
+    schedule_group: str = ""
+    scheduler_role_arn: str = ""
+    scheduler_dead_letter_arn: str = ""
+    sender_email: str = "noreply@example.com"
+    vapid_secret_name: str = ""
+    # How long sources and journeys are cached in a warm Lambda before being read again.
+    config_cache_seconds: int = 60
+    # Events are kept this long (DynamoDB TTL); profiles are kept until deleted.
+    event_retention_days: int = 400
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this process; cached so each cold start reads the environment once."""
+    return Settings()  # type: ignore[call-arg]  # values come from the environment

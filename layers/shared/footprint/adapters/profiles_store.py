@@ -1,0 +1,125 @@
+"""ProfilesTable through boto3: profiles, identity aliases, and the exactly-once fold of events."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+from footprint.models import keys
+from footprint.models.profile import Profile
+from footprint.services.profiles import AlreadyAppliedError, ConcurrentUpdateError, ProfileCommit
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+BATCH_GET_LIMIT = 100
+
+
+class EventNotStoredError(Exception):
+    """The stream named an event item that is not in EventsTable (deleted, or never written)."""
+
+
+class DynamoProfileStore:
+    def __init__(self, client: DynamoDBClient, profiles_table: str, events_table: str) -> None:
+        self.client = client
+        self.profiles_table = profiles_table
+        self.events_table = events_table
+
+    def get_aliases(self, alias_pks: Iterable[str]) -> dict[str, str]:
+        items = self._batch_get([{"pk": pk, "sk": keys.ALIAS_SK} for pk in dict.fromkeys(alias_pks)])
+        return {item["pk"]["S"]: item["profile_id"]["S"] for item in items}
+
+    def get_profiles(self, profile_ids: Iterable[str]) -> dict[str, Profile]:
+        items = self._batch_get([keys.profile_key(pid) for pid in dict.fromkeys(profile_ids)])
+        profiles = [profile_from_item(item) for item in items]
+        return {p.profile_id: p for p in profiles}
+
+    def get_profile(self, profile_id: str) -> Profile | None:
+        return self.get_profiles([profile_id]).get(profile_id)
+
+    def commit(self, change: ProfileCommit) -> None:
+        event = change.event
+        event_key = keys.event_key(event.source_id, event.visitor_id, event.message_id)
+        actions: list[Any] = [
+            {
+                "Update": {
+                    "TableName": self.events_table,
+                    "Key": {k: {"S": v} for k, v in event_key.items()},
+                    "UpdateExpression": "SET applied_at = :at",
+                    "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(applied_at)",
+                    "ExpressionAttributeValues": {":at": {"S": change.applied_at.isoformat()}},
+                }
+            }
+        ]
+        for profile, read_revision in change.profiles:
+            put: dict[str, Any] = {"TableName": self.profiles_table, "Item": profile_to_item(profile)}
+            if read_revision == 0:
+                put["ConditionExpression"] = "attribute_not_exists(pk)"
+            else:
+                put["ConditionExpression"] = "revision = :rev"
+                put["ExpressionAttributeValues"] = {":rev": {"N": str(read_revision)}}
+            actions.append({"Put": put})
+        for alias_pk, profile_id in sorted(change.aliases.items()):
+            item = {"pk": {"S": alias_pk}, "sk": {"S": keys.ALIAS_SK}, "profile_id": {"S": profile_id}}
+            actions.append({"Put": {"TableName": self.profiles_table, "Item": item}})
+        try:
+            self.client.transact_write_items(TransactItems=actions)
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            codes = [r.get("Code", "None") for r in error.response.get("CancellationReasons") or []]
+            if not codes or codes[0] == "ConditionalCheckFailed":
+                self._raise_if_event_settled(event_key)
+            raise ConcurrentUpdateError(str(codes)) from error
+
+    def _raise_if_event_settled(self, event_key: dict[str, str]) -> None:
+        """Tell "already folded" and "event missing" apart from a profile race."""
+        item = self.client.get_item(
+            TableName=self.events_table, Key={k: {"S": v} for k, v in event_key.items()}, ConsistentRead=True
+        ).get("Item")
+        if item is None:
+            raise EventNotStoredError(f"{event_key['pk']} {event_key['sk']}")
+        if "applied_at" in item:
+            raise AlreadyAppliedError(event_key["sk"])
+
+    def _batch_get(self, key_list: list[dict[str, str]]) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(key_list), BATCH_GET_LIMIT):
+            request: Any = {
+                self.profiles_table: {
+                    "Keys": [
+                        {k: {"S": v} for k, v in key.items()} for key in key_list[start : start + BATCH_GET_LIMIT]
+                    ],
+                    "ConsistentRead": True,
+                }
+            }
+            for _ in range(8):  # unprocessed keys under throttling; bounded
+                if not request:
+                    break
+                response = self.client.batch_get_item(RequestItems=request)
+                found.extend(response.get("Responses", {}).get(self.profiles_table, []))
+                request = response.get("UnprocessedKeys") or {}
+        return found
+
+
+def profile_to_item(profile: Profile) -> dict[str, Any]:
+    """Key fields as attributes (for reading in the console), the whole profile as JSON."""
+    item: dict[str, Any] = {
+        **{k: {"S": v} for k, v in keys.profile_key(profile.profile_id).items()},
+        "profile_id": {"S": profile.profile_id},
+        "source_id": {"S": profile.source_id},
+        "revision": {"N": str(profile.revision)},
+        "data": {"S": profile.model_dump_json()},
+    }
+    if profile.merged_into:
+        item["merged_into"] = {"S": profile.merged_into}
+    if profile.user_id:
+        item["user_id"] = {"S": profile.user_id}
+    if profile.last_seen_at:
+        item["last_seen_at"] = {"S": profile.last_seen_at.isoformat()}
+    return item
+
+
+def profile_from_item(item: dict[str, Any]) -> Profile:
+    return Profile.model_validate_json(item["data"]["S"])

@@ -1,0 +1,149 @@
+"""Identity resolution and profile updates, run by evaluate for every new event.
+
+Why evaluate and not track: track answers the browser after one batched write and must not wait
+on reads; resolving identity and merging profiles needs reads and conditional writes, so it runs
+off the request path, on the stream. Each event is folded exactly once: the profile write and an
+"applied" mark on the event item commit in one DynamoDB transaction, so a redelivered stream
+record finds the mark and leaves the profile alone (its journeys still run; they dedupe on their own).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal, Protocol
+
+from footprint.models import keys
+from footprint.models.events import TrackedEvent
+from footprint.models.profile import Profile, fold_event, merge_profiles, new_profile, profile_id_for
+
+AliasKind = Literal["anon", "user"]
+MAX_REDIRECTS = 3
+MAX_ATTEMPTS = 5
+
+
+def alias_key(source_id: str, kind: AliasKind, value: str) -> str:
+    """The alias item's partition key (see footprint.models.keys)."""
+    return keys.alias_key(source_id, kind, value)["pk"]
+
+
+class ConcurrentUpdateError(Exception):
+    """Another writer changed a profile between our read and our write; re-read and retry."""
+
+
+class AlreadyAppliedError(Exception):
+    """The event was folded into its profile by an earlier delivery."""
+
+
+@dataclass(frozen=True)
+class ProfileCommit:
+    """Everything one event changes, written atomically."""
+
+    event: TrackedEvent
+    applied_at: datetime
+    # (profile, revision it was read at; 0 = must not exist yet)
+    profiles: list[tuple[Profile, int]] = field(default_factory=list)
+    # alias key -> profile id
+    aliases: dict[str, str] = field(default_factory=dict)
+
+
+class ProfileStore(Protocol):
+    def get_aliases(self, keys: Iterable[str]) -> dict[str, str]: ...
+
+    def get_profiles(self, profile_ids: Iterable[str]) -> dict[str, Profile]: ...
+
+    def commit(self, change: ProfileCommit) -> None:
+        """Write atomically; raise AlreadyAppliedError or ConcurrentUpdateError."""
+        ...
+
+
+@dataclass(frozen=True)
+class ProfileUpdate:
+    profile: Profile
+    merged_from: str | None = None
+    already_applied: bool = False
+
+
+class ProfileService:
+    def __init__(self, store: ProfileStore) -> None:
+        self.store = store
+
+    def apply(self, event: TrackedEvent, now: datetime) -> ProfileUpdate:
+        """Resolve who ``event`` belongs to, merge identities if it reveals one, fold it in."""
+        for _ in range(MAX_ATTEMPTS):
+            target, other = self._resolve(event)
+            profiles = self._load([target, *([other] if other else [])])
+            current = profiles.get(target) or new_profile(target, event.source_id)
+            target = current.profile_id  # a stale alias may have redirected us
+            to_write: list[tuple[Profile, int]] = []
+            aliases = self._event_aliases(event, target)
+            merged_from = None
+            if other and other in profiles and profiles[other].profile_id != target:
+                loser = profiles[other]
+                current, merged_loser = merge_profiles(current, loser)
+                to_write.append((merged_loser.model_copy(update={"revision": loser.revision + 1}), loser.revision))
+                aliases |= {alias_key(event.source_id, "anon", a): target for a in loser.anonymous_ids}
+                if loser.user_id:
+                    aliases[alias_key(event.source_id, "user", loser.user_id)] = target
+                merged_from = loser.profile_id
+            folded = fold_event(current, event)
+            base_revision = profiles[target].revision if target in profiles else 0
+            to_write.insert(0, (folded.model_copy(update={"revision": base_revision + 1}), base_revision))
+            try:
+                self.store.commit(ProfileCommit(event=event, applied_at=now, profiles=to_write, aliases=aliases))
+            except AlreadyAppliedError:
+                existing = self._load([target]).get(target) or current
+                return ProfileUpdate(profile=existing, already_applied=True)
+            except ConcurrentUpdateError:
+                continue
+            return ProfileUpdate(profile=to_write[0][0], merged_from=merged_from)
+        raise ConcurrentUpdateError(f"profile of {event.visitor_id} kept changing; retried {MAX_ATTEMPTS} times")
+
+    def _resolve(self, event: TrackedEvent) -> tuple[str, str | None]:
+        """The profile this event belongs to, and another one it reveals to be the same person."""
+        src = event.source_id
+        user_ids = [event.user_id] if event.user_id else []
+        anon_ids = [event.anonymous_id] if event.anonymous_id else []
+        if event.type == "alias" and event.previous_id:
+            # alias(previousId -> userId): previousId may be an old anonymous id or user id.
+            anon_ids.append(event.previous_id)
+            user_ids.append(event.previous_id)
+        lookup = [alias_key(src, "user", u) for u in user_ids] + [alias_key(src, "anon", a) for a in anon_ids]
+        found = self.store.get_aliases(lookup)
+        by_user = next((found[alias_key(src, "user", u)] for u in user_ids if alias_key(src, "user", u) in found), None)
+        others = [found[k] for k in lookup if k in found]
+        if by_user:
+            other = next((p for p in others if p != by_user), None)
+            return by_user, other
+        if others:
+            target = others[0]
+            other = next((p for p in others if p != target), None)
+            return target, other
+        if event.user_id:
+            return profile_id_for(src, "user", event.user_id), None
+        return profile_id_for(src, "anon", event.visitor_id), None
+
+    def _load(self, profile_ids: list[str]) -> dict[str, Profile]:
+        """Load profiles, following merge redirects (a stale alias may point at a merged profile)."""
+        loaded = self.store.get_profiles(profile_ids)
+        result: dict[str, Profile] = {}
+        for wanted in profile_ids:
+            profile = loaded.get(wanted)
+            hops = 0
+            while profile is not None and profile.merged_into and hops < MAX_REDIRECTS:
+                profile = self.store.get_profiles([profile.merged_into]).get(profile.merged_into)
+                hops += 1
+            if profile is not None:
+                result[wanted] = profile
+        # A redirect means the caller's id is stale: key the result by the live profile too.
+        return {**result, **{p.profile_id: p for p in result.values()}}
+
+    @staticmethod
+    def _event_aliases(event: TrackedEvent, target: str) -> dict[str, str]:
+        aliases: dict[str, str] = {}
+        if event.anonymous_id:
+            aliases[alias_key(event.source_id, "anon", event.anonymous_id)] = target
+        if event.user_id:
+            aliases[alias_key(event.source_id, "user", event.user_id)] = target
+        return aliases

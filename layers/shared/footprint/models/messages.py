@@ -1,0 +1,48 @@
+"""A message on its way out: what evaluate puts on SendQueue and send delivers exactly once."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MessageChannel = Literal["onsite_form", "onsite_push", "web_push", "email", "sms", "zalo_zns", "webhook"]
+DeliveryStatus = Literal["sent", "queued_onsite", "skipped", "failed"]
+
+
+class OutgoingMessage(BaseModel):
+    """One send step of one enrollment. ``idempotency_key`` is derived from
+    (journey id, journey version, enrollment id, node id, occurrence), so a redelivered request
+    or a re-run step produces the same key and send delivers it once."""
+
+    model_config = ConfigDict(frozen=True)
+
+    idempotency_key: str
+    profile_id: str
+    source_id: str
+    journey_id: str
+    journey_version: int
+    enrollment_id: str
+    node_id: str
+    channel: MessageChannel
+    # Channel content as the journey wrote it (title, body, url, subject, fields, ...); string values
+    # are Liquid templates rendered against the profile and `context`.
+    content: dict[str, Any] = Field(default_factory=dict)
+    # What personalises this message, e.g. the product that triggered the journey.
+    context: dict[str, Any] = Field(default_factory=dict)
+    requested_at: datetime
+
+
+class DeliveryRecord(BaseModel):
+    """The outbox row (MessagesTable) for one message: what was sent, where, and how it went."""
+
+    idempotency_key: str
+    profile_id: str
+    journey_id: str
+    node_id: str
+    channel: MessageChannel
+    status: DeliveryStatus
+    detail: str = ""
+    rendered: dict[str, Any] = Field(default_factory=dict)
+    sent_at: datetime

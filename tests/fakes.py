@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from footprint.models import keys
-from footprint.models.events import TrackedEvent
 from footprint.models.profile import Profile
 from footprint.services.profiles import AlreadyAppliedError, ConcurrentUpdateError, ProfileCommit
 
@@ -15,11 +14,6 @@ class InMemoryProfileStore:
         self.aliases: dict[str, str] = {}
         self.profiles: dict[str, Profile] = {}
         self.applied: set[tuple[str, str]] = set()
-        self.stored_events: set[tuple[str, str]] = set()
-
-    def store_event(self, event: TrackedEvent) -> None:
-        key = keys.event_key(event.source_id, event.visitor_id, event.message_id)
-        self.stored_events.add((key["pk"], key["sk"]))
 
     def get_aliases(self, alias_pks: Iterable[str]) -> dict[str, str]:
         return {pk: self.aliases[pk] for pk in alias_pks if pk in self.aliases}
@@ -29,10 +23,10 @@ class InMemoryProfileStore:
 
     def commit(self, change: ProfileCommit) -> None:
         event = change.event
-        key = keys.event_key(event.source_id, event.visitor_id, event.message_id)
+        key = keys.applied_marker_key(event.source_id, event.visitor_id, event.message_id)
         marker = (key["pk"], key["sk"])
         if marker in self.applied:
-            raise AlreadyAppliedError(key["sk"])
+            raise AlreadyAppliedError(key["pk"])
         for profile, read_revision in change.profiles:
             current = self.profiles.get(profile.profile_id)
             if (current.revision if current else 0) != read_revision:

@@ -21,7 +21,16 @@ from footprint.settings import Settings
 from footprint_local.template import load_template, parse_template_text
 
 TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "infra" / "template.yaml"
-V1_PATHS = ("/v1/batch", "/v1/track", "/v1/identify", "/v1/page", "/v1/alias", "/v1/screen", "/v1/group")
+V1_PATHS = (
+    "/v1/batch",
+    "/v1/track",
+    "/v1/identify",
+    "/v1/page",
+    "/v1/alias",
+    "/v1/screen",
+    "/v1/group",
+    *(f"/v1/{short}" for short in "btipasg"),  # analytics.js short paths
+)
 FOURTEEN_DAYS = 14 * 24 * 3600
 # Managed policies SAM attaches for logging, tracing and polling streams/queues; anything else is a change
 # worth a review.
@@ -240,7 +249,7 @@ def test_each_function_writes_only_its_own_tables(resources: dict[str, dict[str,
         return set().union(*(grants(role, action) for action in TABLE_WRITE_ACTIONS)) & tables
 
     assert written_tables("TrackFunctionRole") == {"EventsTable"}
-    assert written_tables("EvaluateFunctionRole") == {"EventsTable", "ProfilesTable"}
+    assert written_tables("EvaluateFunctionRole") == {"ProfilesTable"}  # events are only read, from the stream
     assert written_tables("SendFunctionRole") == {"MessagesTable", "IdempotencyTable", "ProfilesTable"}
 
 

@@ -22,7 +22,16 @@ from footprint_local.template import (
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO_ROOT / "infra" / "template.yaml"
-V1_PATHS = ("/v1/batch", "/v1/track", "/v1/identify", "/v1/page", "/v1/alias", "/v1/screen", "/v1/group")
+V1_PATHS = (
+    "/v1/batch",
+    "/v1/track",
+    "/v1/identify",
+    "/v1/page",
+    "/v1/alias",
+    "/v1/screen",
+    "/v1/group",
+    *(f"/v1/{short}" for short in "btipasg"),  # analytics.js short paths
+)
 
 
 @pytest.fixture(scope="module")

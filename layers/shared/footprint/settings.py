@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     scheduler_dead_letter_arn: str = ""
     sender_email: str = "noreply@example.com"
     vapid_secret_name: str = ""
+    # SMS and Zalo ZNS go through a relay you run (credentials stay in Secrets Manager); empty = off.
+    sms_provider_url: str = ""
+    sms_provider_secret_name: str = ""
+    zalo_zns_provider_url: str = ""
+    zalo_zns_provider_secret_name: str = ""
     # How long sources and journeys are cached in a warm Lambda before being read again.
     config_cache_seconds: int = 60
     # Events are kept this long (DynamoDB TTL); profiles are kept until deleted.

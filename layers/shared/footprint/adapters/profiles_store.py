@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
+
+from footprint.engine import UpdateProfile
 from footprint.models import keys
-from footprint.models.profile import Profile
+from footprint.models.profile import Profile, apply_profile_update
 from footprint.services.profiles import AlreadyAppliedError, ConcurrentUpdateError, ProfileCommit
 
 if TYPE_CHECKING:
@@ -16,8 +19,8 @@ if TYPE_CHECKING:
 BATCH_GET_LIMIT = 100
 
 
-class EventNotStoredError(Exception):
-    """The stream named an event item that is not in EventsTable (deleted, or never written)."""
+# Stream records are retried for at most an hour (MaximumRecordAgeInSeconds); a day is ample.
+APPLIED_MARKER_TTL = timedelta(days=1)
 
 
 class DynamoProfileStore:
@@ -38,17 +41,41 @@ class DynamoProfileStore:
     def get_profile(self, profile_id: str) -> Profile | None:
         return self.get_profiles([profile_id]).get(profile_id)
 
+    def update(self, change: UpdateProfile) -> None:
+        """A journey's update node: set attributes, tags or lifecycle stage (optimistic, retried)."""
+        for _ in range(5):
+            profile = self.get_profile(change.profile_id)
+            if profile is None:
+                return
+            updated = apply_profile_update(profile, change).model_copy(update={"revision": profile.revision + 1})
+            try:
+                self.client.put_item(
+                    TableName=self.profiles_table,
+                    Item=profile_to_item(updated),
+                    ConditionExpression="revision = :rev",
+                    ExpressionAttributeValues={":rev": {"N": str(profile.revision)}},
+                )
+            except ClientError as error:
+                if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                    continue
+                raise
+            return
+        raise ConcurrentUpdateError(change.profile_id)
+
     def commit(self, change: ProfileCommit) -> None:
         event = change.event
-        event_key = keys.event_key(event.source_id, event.visitor_id, event.message_id)
+        marker = keys.applied_marker_key(event.source_id, event.visitor_id, event.message_id)
+        expires_at = int((change.applied_at + APPLIED_MARKER_TTL).timestamp())
         actions: list[Any] = [
             {
-                "Update": {
-                    "TableName": self.events_table,
-                    "Key": {k: {"S": v} for k, v in event_key.items()},
-                    "UpdateExpression": "SET applied_at = :at",
-                    "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(applied_at)",
-                    "ExpressionAttributeValues": {":at": {"S": change.applied_at.isoformat()}},
+                "Put": {
+                    "TableName": self.profiles_table,
+                    "Item": {
+                        **{k: {"S": v} for k, v in marker.items()},
+                        "applied_at": {"S": change.applied_at.isoformat()},
+                        "expires_at": {"N": str(expires_at)},
+                    },
+                    "ConditionExpression": "attribute_not_exists(pk)",
                 }
             }
         ]
@@ -69,19 +96,15 @@ class DynamoProfileStore:
             if error.response["Error"]["Code"] != "TransactionCanceledException":
                 raise
             codes = [r.get("Code", "None") for r in error.response.get("CancellationReasons") or []]
-            if not codes or codes[0] == "ConditionalCheckFailed":
-                self._raise_if_event_settled(event_key)
+            if (codes and codes[0] == "ConditionalCheckFailed") or (not codes and self._marked(marker)):
+                raise AlreadyAppliedError(marker["pk"]) from error
             raise ConcurrentUpdateError(str(codes)) from error
 
-    def _raise_if_event_settled(self, event_key: dict[str, str]) -> None:
-        """Tell "already folded" and "event missing" apart from a profile race."""
+    def _marked(self, marker: dict[str, str]) -> bool:
         item = self.client.get_item(
-            TableName=self.events_table, Key={k: {"S": v} for k, v in event_key.items()}, ConsistentRead=True
-        ).get("Item")
-        if item is None:
-            raise EventNotStoredError(f"{event_key['pk']} {event_key['sk']}")
-        if "applied_at" in item:
-            raise AlreadyAppliedError(event_key["sk"])
+            TableName=self.profiles_table, Key={k: {"S": v} for k, v in marker.items()}, ConsistentRead=True
+        )
+        return "Item" in item
 
     def _batch_get(self, key_list: list[dict[str, str]]) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []

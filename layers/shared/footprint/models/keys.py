@@ -15,6 +15,11 @@ def event_key(source_id: str, visitor_id: str, message_id: str) -> dict[str, str
     return {"pk": f"visitor#{source_id}#{visitor_id}", "sk": f"event#{message_id}"}
 
 
+def applied_marker_key(source_id: str, visitor_id: str, message_id: str) -> dict[str, str]:
+    """ProfilesTable: "this event is folded into its profile" (expires once redelivery is impossible)."""
+    return {"pk": f"applied#{source_id}#{visitor_id}#{message_id}", "sk": "applied"}
+
+
 def profile_key(profile_id: str) -> dict[str, str]:
     return {"pk": f"profile#{profile_id}", "sk": PROFILE_SK}
 

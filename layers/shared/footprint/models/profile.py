@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -190,6 +190,35 @@ def merge_profiles(winner: Profile, loser: Profile) -> tuple[Profile, Profile]:
         w["last_touch"] = loser.last_touch
     merged_loser = loser.model_copy(update={"merged_into": winner.profile_id})
     return Profile.model_validate(w), merged_loser
+
+
+def apply_profile_update(
+    profile: Profile,
+    change: ProfileChange,
+) -> Profile:
+    """A journey's update node applied to the stored profile."""
+    tags = [tag for tag in profile.tags if tag not in change.remove_tags]
+    tags += [tag for tag in change.add_tags if tag not in tags]
+    return profile.model_copy(
+        update={
+            "traits": {**profile.traits, **change.set_attributes},
+            "tags": tags,
+            "lifecycle_stage": change.lifecycle_stage or profile.lifecycle_stage,
+        }
+    )
+
+
+class ProfileChange(Protocol):
+    """What a journey's update node asks for (footprint.engine.UpdateProfile)."""
+
+    @property
+    def set_attributes(self) -> dict[str, Any]: ...
+    @property
+    def add_tags(self) -> list[str]: ...
+    @property
+    def remove_tags(self) -> list[str]: ...
+    @property
+    def lifecycle_stage(self) -> str | None: ...
 
 
 def traffic_source(event: TrackedEvent) -> TrafficSource:

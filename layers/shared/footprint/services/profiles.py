@@ -3,8 +3,10 @@
 Why evaluate and not track: track answers the browser after one batched write and must not wait
 on reads; resolving identity and merging profiles needs reads and conditional writes, so it runs
 off the request path, on the stream. Each event is folded exactly once: the profile write and an
-"applied" mark on the event item commit in one DynamoDB transaction, so a redelivered stream
-record finds the mark and leaves the profile alone (its journeys still run; they dedupe on their own).
+"applied" marker item (ProfilesTable, expiring after a day) commit in one DynamoDB transaction, so
+a redelivered stream record finds the marker and leaves the profile alone (its journeys still run;
+they dedupe on their own). The marker is not on the event item because a re-sent messageId
+overwrites that item.
 """
 
 from __future__ import annotations

@@ -1,0 +1,159 @@
+"""track: the public tracking API, compatible with Segment's HTTP Tracking API.
+
+Routes: POST /v1/batch, /v1/track, /v1/identify, /v1/page, /v1/screen, /v1/group, /v1/alias, and
+the one-letter paths analytics.js posts to when its apiHost points here (/v1/b, /v1/t, /v1/i,
+/v1/p, /v1/s, /v1/g, /v1/a). Success is Segment's ``{"success": true}``; every error is
+``{"error": {"code", "reason", "errors"}}`` with the status chosen in ``STATUS_BY_ERROR``.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from http import HTTPStatus
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from footprint.adapters import wiring
+from footprint.adapters.events_store import DynamoDBEventStore
+from footprint.adapters.sources import DynamoDBSourceDirectory
+from footprint.models.events import EventType
+from footprint.services.ingest import (
+    IngestError,
+    IngestService,
+    InvalidPayloadError,
+    OriginNotAllowedError,
+    PayloadTooLargeError,
+    StoreUnavailableError,
+    TrackingRequest,
+    UnauthorizedError,
+    UnsupportedEncodingError,
+)
+from footprint.settings import get_settings
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+app = APIGatewayHttpResolver()
+JsonResponse = Response[dict[str, Any]]
+
+STATUS_BY_ERROR: dict[type[IngestError], HTTPStatus] = {
+    InvalidPayloadError: HTTPStatus.BAD_REQUEST,
+    UnauthorizedError: HTTPStatus.UNAUTHORIZED,
+    OriginNotAllowedError: HTTPStatus.FORBIDDEN,
+    PayloadTooLargeError: HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+    UnsupportedEncodingError: HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+    StoreUnavailableError: HTTPStatus.SERVICE_UNAVAILABLE,
+}
+
+
+@cache
+def ingest_service() -> IngestService:
+    """Built on the first request of a cold start (settings are read then, never at import)."""
+    settings = get_settings()
+    return IngestService(
+        sources=DynamoDBSourceDirectory(settings.config_table, max_age_seconds=settings.config_cache_seconds),
+        store=DynamoDBEventStore(
+            settings.events_table, retention_days=settings.event_retention_days, client=wiring.dynamodb()
+        ),
+    )
+
+
+def ingest(call: EventType | None) -> JsonResponse:
+    request = app.current_event
+    result = ingest_service().ingest(
+        TrackingRequest(
+            call=call,
+            body=request.body,
+            is_base64_encoded=bool(request.is_base64_encoded),
+            authorization=request.headers.get("authorization"),
+            origin=request.headers.get("origin"),
+            content_encoding=request.headers.get("content-encoding"),
+        )
+    )
+    metrics.add_metric(name="EventsAccepted", unit=MetricUnit.Count, value=result.accepted)
+    return Response(200, content_types.APPLICATION_JSON, {"success": True, "accepted": result.accepted})
+
+
+@app.post("/v1/batch")
+@app.post("/v1/b")
+def batch() -> JsonResponse:
+    return ingest(None)
+
+
+@app.post("/v1/track")
+@app.post("/v1/t")
+def track() -> JsonResponse:
+    return ingest("track")
+
+
+@app.post("/v1/identify")
+@app.post("/v1/i")
+def identify() -> JsonResponse:
+    return ingest("identify")
+
+
+@app.post("/v1/page")
+@app.post("/v1/p")
+def page() -> JsonResponse:
+    return ingest("page")
+
+
+@app.post("/v1/screen")
+@app.post("/v1/s")
+def screen() -> JsonResponse:
+    return ingest("screen")
+
+
+@app.post("/v1/group")
+@app.post("/v1/g")
+def group() -> JsonResponse:
+    return ingest("group")
+
+
+@app.post("/v1/alias")
+@app.post("/v1/a")
+def alias() -> JsonResponse:
+    return ingest("alias")
+
+
+def error_response(
+    status: HTTPStatus, code: str, reason: str, errors: list[dict[str, str]] | None = None
+) -> JsonResponse:
+    body = {"error": {"code": code, "reason": reason, "errors": errors or []}}
+    return Response(status.value, content_types.APPLICATION_JSON, body)
+
+
+@app.exception_handler(IngestError)
+def refused(error: IngestError) -> JsonResponse:
+    status = next(
+        (STATUS_BY_ERROR[kind] for kind in type(error).__mro__ if kind in STATUS_BY_ERROR), HTTPStatus.BAD_REQUEST
+    )
+    if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+        logger.warning("tracking request not stored", extra={"code": error.code}, exc_info=error)
+    else:
+        logger.info("tracking request refused", extra={"code": error.code, "reason": error.reason})
+    return error_response(status, error.code, error.reason, error.errors)
+
+
+@app.not_found
+def no_route(_: NotFoundError) -> JsonResponse:
+    return error_response(HTTPStatus.NOT_FOUND, "not_found", "POST to /v1/batch, /v1/track, /v1/identify, ...")
+
+
+@app.exception_handler(Exception)
+def failed(error: Exception) -> JsonResponse:
+    logger.exception("tracking request failed")
+    return error_response(HTTPStatus.INTERNAL_SERVER_ERROR, "internal_error", "something went wrong on our side")
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

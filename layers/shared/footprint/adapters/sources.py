@@ -1,0 +1,48 @@
+"""Sources (write keys) from ConfigTable, through Powertools Parameters.
+
+A source is the item ``id = "source/{write_key}"`` whose ``value`` is JSON
+``{"source_id", "name", "allowed_origins"}``. Powertools' DynamoDBProvider caches each value for
+``max_age_seconds`` in the warm Lambda, so the tracking API's normal path makes no read at all.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from aws_lambda_powertools.utilities.parameters import DynamoDBProvider
+from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+from pydantic import ValidationError
+
+from footprint.models import keys
+from footprint.models.segment import Source
+from footprint.services.ingest import StoreUnavailableError
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.service_resource import DynamoDBServiceResource
+
+
+class DynamoDBSourceDirectory:
+    """The SourceDirectory port on ConfigTable."""
+
+    def __init__(self, table_name: str, max_age_seconds: int, resource: DynamoDBServiceResource | None = None) -> None:
+        self.max_age_seconds = max_age_seconds
+        self.provider = DynamoDBProvider(table_name=table_name, boto3_client=resource or boto3.resource("dynamodb"))
+
+    def find_source(self, write_key: str) -> Source | None:
+        try:
+            value: Any = self.provider.get(keys.source_parameter(write_key), max_age=self.max_age_seconds)
+        except GetParameterError as error:
+            # Powertools wraps every failure; a missing item surfaces as the KeyError of ["Item"].
+            if isinstance(error.__context__, KeyError):
+                return None
+            raise StoreUnavailableError("store_unavailable", "sources cannot be read; retry later") from error
+        try:
+            # The value is a JSON string (the documented layout); a map attribute is read as is.
+            return Source.model_validate(json.loads(value) if isinstance(value, str | bytes) else value)
+        except (ValueError, ValidationError) as error:
+            # An operator's typo in ConfigTable: keep the events coming back (retry) until it is fixed.
+            raise StoreUnavailableError(
+                "source_misconfigured", "this source's configuration cannot be read; retry later"
+            ) from error

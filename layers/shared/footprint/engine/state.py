@@ -1,0 +1,103 @@
+"""An enrollment: one visitor's place in one journey, the only state the engine keeps.
+
+The service stores it as one item per (profile, journey) and writes it back with a conditional
+write on ``revision``; everything the engine needs to decide the next step is in here.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from footprint.engine.inputs import UtcDatetime, WakeUp
+from footprint.models.journey import Channel
+
+EnrollmentStatus = Literal["pending", "active", "completed", "exited", "converted", "cancelled"]
+OPEN_STATUSES: frozenset[str] = frozenset({"pending", "active"})
+# How many recent input ids an enrollment remembers for dedupe.
+SEEN_INPUT_IDS = 64
+# How many sends it remembers for the frequency cap (older ones are also dropped by age).
+SEND_HISTORY = 64
+
+
+class TriggerSnapshot(BaseModel):
+    """The event that started the journey: its properties personalise messages and correlate later
+    events (``match_property``)."""
+
+    event_id: str
+    name: str
+    properties: dict[str, Any] = Field(default_factory=dict)
+    timestamp: UtcDatetime
+
+
+class PendingWakeUp(BaseModel):
+    """The one timer the enrollment is waiting for. A wake-up with any other token is stale."""
+
+    id: str
+    token: str
+    node_id: str
+    due_at: UtcDatetime
+
+
+class SendRecord(BaseModel):
+    at: UtcDatetime
+    channel: Channel
+    node_id: str
+
+
+class Enrollment(BaseModel):
+    """Where one visitor is in one journey.
+
+    ``status``: ``pending`` (a trigger with ``unless`` is waiting out its window), ``active``,
+    then one of ``completed`` (an exit node), ``exited`` (exit criteria), ``converted`` (the goal),
+    ``cancelled`` (a pending entry whose ``unless`` event happened). Only pending and active
+    enrollments have a ``current_node``; at most one ``pending_wake_up`` exists and it always
+    belongs to ``current_node``.
+
+    A finished enrollment is kept: the next entry replaces it and carries over the re-entry
+    bookkeeping (``entries``, ``last_entry_at``), the send history and the seen input ids.
+    """
+
+    id: str
+    profile_id: str
+    journey_id: str
+    journey_version: int  # pinned at entry: an in-flight visitor finishes on this version
+    entry_seq: int = Field(ge=1)  # counts entry attempts, pending ones included
+    status: EnrollmentStatus
+    current_node: str | None
+    node_entered_at: UtcDatetime | None = None
+    entered_at: UtcDatetime | None = None  # None while pending
+    finished_at: UtcDatetime | None = None
+    finish_reason: str | None = None
+    trigger: TriggerSnapshot
+    holdout: bool = False
+    node_visits: dict[str, int] = Field(default_factory=dict)
+    pending_wake_up: PendingWakeUp | None = None
+    wake_up_seq: int = 0
+    seen_input_ids: list[str] = Field(default_factory=list)
+    sends: list[SendRecord] = Field(default_factory=list)
+    entries: int = 0  # confirmed entries of this visitor into this journey, all versions
+    last_entry_at: UtcDatetime | None = None
+    # Incremented on every change: the service writes with `revision = <the one it read>`.
+    revision: int = 0
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    def pending_wake_up_input(self) -> WakeUp | None:
+        """The WakeUp message for the pending timer (what a ScheduleWakeUp carried)."""
+        if self.pending_wake_up is None:
+            return None
+        pending = self.pending_wake_up
+        return WakeUp(
+            id=pending.id,
+            enrollment_id=self.id,
+            profile_id=self.profile_id,
+            journey_id=self.journey_id,
+            journey_version=self.journey_version,
+            node_id=pending.node_id,
+            token=pending.token,
+            due_at=pending.due_at,
+        )

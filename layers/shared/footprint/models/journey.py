@@ -1,0 +1,744 @@
+"""Journey definitions ("kịch bản"): versioned YAML that marketers edit and the engine runs.
+
+A journey is a small graph. One ``trigger`` node lets a visitor in; every other node names the
+node(s) that follow it by id (``next``, ``yes``/``no``, ``happened``/``timed_out``, split branches):
+
+    id: services-consult
+    version: 3
+    status: active
+    nodes:
+      viewed:   {type: trigger, event: product_viewed, next: form,
+                 where: [{property: dwell_seconds, op: gte, value: 15}],
+                 unless: {event: add_to_cart, match_property: product_id, within: 10s}}
+      form:     {type: send, channel: onsite_form, content: {...}, next: wait_day}
+      wait_day: {type: wait, duration: P1D, next: done}
+      done:     {type: exit}
+
+Everything here is validated when the journey is loaded, so a mistake (an unknown node id, an
+unreachable node, a loop that never waits, a web push without a title) fails at publish time with
+a message that names the node, not at 3 a.m. in a visitor's browser.
+
+Durations are ISO-8601 (``PT10S``, ``P1D``, ``P1DT12H``) or short (``10s``, ``15m``, ``2h``, ``1d``,
+``2w``, ``1h30m``); times of day are ``"HH:MM"`` in the visitor's time zone.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from datetime import time, timedelta
+from typing import Annotated, Any, Literal, get_args
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+from footprint.models.events import canonical_event_name
+from footprint.models.messages import MessageChannel
+
+Channel = MessageChannel
+CHANNELS: tuple[Channel, ...] = get_args(MessageChannel)
+# Channels that interrupt the visitor away from the site; onsite messages only show while they
+# browse and webhooks reach a system, so quiet hours leave those alone by default.
+INTERRUPTING_CHANNELS: tuple[Channel, ...] = ("web_push", "email", "sms", "zalo_zns")
+VISITOR_CHANNELS: tuple[Channel, ...] = tuple(c for c in CHANNELS if c != "webhook")
+
+JOURNEY_ID_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+NODE_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+
+# ---------------------------------------------------------------------------------------------
+# Durations and times of day
+# ---------------------------------------------------------------------------------------------
+
+_ISO_DURATION = re.compile(
+    r"P(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
+    r"(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?",
+    re.IGNORECASE,
+)
+_SHORT_DURATION = re.compile(
+    r"(?:(?P<weeks>\d+)\s*w)?\s*(?:(?P<days>\d+)\s*d)?\s*(?:(?P<hours>\d+)\s*h)?\s*"
+    r"(?:(?P<minutes>\d+)\s*m)?\s*(?:(?P<seconds>\d+(?:\.\d+)?)\s*s)?",
+    re.IGNORECASE,
+)
+DURATION_PATTERN = (
+    r"^(?:[Pp](?:\d+[Ww])?(?:\d+[Dd])?(?:[Tt](?:\d+[Hh])?(?:\d+[Mm])?(?:\d+(?:\.\d+)?[Ss])?)?"
+    r"|(?:\d+(?:\.\d+)?\s*[wdhmsWDHMS]\s*)+)$"
+)
+
+
+def parse_duration(value: object) -> timedelta:
+    """``PT10S``, ``P1D``, ``10s``, ``1h30m``, ``2w`` or a number of seconds -> timedelta."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool):
+        raise ValueError("a duration is a string like 'PT10S', '10s' or '1d', not a boolean")
+    if isinstance(value, int | float):
+        return timedelta(seconds=value)
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("a duration is a string like 'PT10S', '10s' or '1d'")
+    text = value.strip()
+    for pattern in (_ISO_DURATION, _SHORT_DURATION):
+        match = pattern.fullmatch(text)
+        if match and any(match.groupdict().values()) and not text.upper().endswith("T"):
+            parts = {key: float(number) for key, number in match.groupdict().items() if number}
+            return timedelta(**parts)
+    if text.upper().startswith("P") and re.search(r"[YM]", text.upper().split("T")[0]):
+        raise ValueError(f"{value!r}: months and years have no fixed length; use days or weeks (e.g. P30D)")
+    raise ValueError(f"{value!r} is not a duration; write e.g. 'PT10S', 'P1D', '10s', '15m', '1d' or '2w'")
+
+
+def format_duration(value: timedelta) -> str:
+    """The ISO-8601 form of a duration (``P1DT2H``, ``PT10S``)."""
+    total = value.total_seconds()
+    days, rest = divmod(total, 86_400)
+    hours, rest = divmod(rest, 3_600)
+    minutes, seconds = divmod(rest, 60)
+    clock = "".join(f"{number:g}{unit}" for number, unit in ((hours, "H"), (minutes, "M"), (seconds, "S")) if number)
+    text = "P" + (f"{days:g}D" if days else "") + (f"T{clock}" if clock else "")
+    return text if text != "P" else "PT0S"
+
+
+def _positive_duration(value: object) -> timedelta:
+    duration = parse_duration(value)
+    if duration <= timedelta(0):
+        raise ValueError("a duration must be longer than zero")
+    return duration
+
+
+_DURATION_SCHEMA = {
+    "anyOf": [
+        {"type": "string", "pattern": DURATION_PATTERN, "examples": ["PT10S", "P1D", "10s", "15m", "1d", "2w"]},
+        {"type": "number", "exclusiveMinimum": 0, "description": "seconds"},
+    ]
+}
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(_positive_duration),
+    PlainSerializer(format_duration, return_type=str),
+    WithJsonSchema(_DURATION_SCHEMA),
+]
+
+
+def parse_time_of_day(value: object) -> time:
+    """``"09:00"`` or ``"21:30:00"`` -> time. Quote times in YAML."""
+    if isinstance(value, time):
+        return value
+    if isinstance(value, str):
+        try:
+            parsed = time.fromisoformat(value.strip())
+        except ValueError:
+            pass
+        else:
+            if parsed.tzinfo is None:
+                return parsed
+    raise ValueError(f"{value!r} is not a time of day; write it in quotes as 'HH:MM', e.g. '09:00'")
+
+
+TimeOfDay = Annotated[
+    time,
+    BeforeValidator(parse_time_of_day),
+    PlainSerializer(lambda value: value.strftime("%H:%M:%S" if value.second else "%H:%M"), return_type=str),
+    WithJsonSchema({"type": "string", "pattern": r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$", "examples": ["09:00"]}),
+]
+
+
+def _timezone_name(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise ValueError(f"{value!r} is not an IANA time zone (e.g. 'Asia/Ho_Chi_Minh')") from error
+    return value
+
+
+TimeZoneName = Annotated[str, BeforeValidator(lambda value: _timezone_name(str(value)))]
+EventName = Annotated[
+    str,
+    BeforeValidator(lambda value: canonical_event_name(value) if isinstance(value, str) else value),
+    Field(min_length=1, max_length=128),
+]
+NodeId = Annotated[str, Field(pattern=NODE_ID_PATTERN)]
+
+
+def _as_list(value: object) -> object:
+    return [value] if isinstance(value, str) else value
+
+
+PropertyKeys = Annotated[
+    list[str],
+    BeforeValidator(_as_list),
+    WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}),
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Conditions
+# ---------------------------------------------------------------------------------------------
+
+Operator = Literal["eq", "ne", "gt", "gte", "lt", "lte", "in", "contains", "exists"]
+_ORDERING_OPERATORS = frozenset({"gt", "gte", "lt", "lte"})
+
+
+class Comparison(_Strict):
+    op: Operator = "eq"
+    value: Any = None
+
+    @model_validator(mode="after")
+    def _value_fits_operator(self) -> Comparison:
+        if self.op == "in" and not isinstance(self.value, list):
+            raise ValueError("op 'in' needs a list value, e.g. value: [a, b]")
+        if self.op == "exists" and self.value is not None and not isinstance(self.value, bool):
+            raise ValueError("op 'exists' takes value true (default) or false")
+        if self.op in _ORDERING_OPERATORS and (self.value is None or isinstance(self.value, list | dict | bool)):
+            raise ValueError(f"op '{self.op}' needs a number, a string or a date as value")
+        if self.op == "contains" and self.value is None:
+            raise ValueError("op 'contains' needs a value")
+        return self
+
+
+class PropertyCondition(Comparison):
+    """A test on an event property; ``property`` may be a dotted path (``product.price``)."""
+
+    property: str = Field(min_length=1)
+
+
+class AttributeCondition(Comparison):
+    """A test on a profile attribute (``city``, ``tags``, ``lifecycle_stage``, ``visit_count``...)."""
+
+    attribute: str = Field(min_length=1)
+
+
+class EventMatch(_Strict):
+    """An event by name, optional property tests, and correlation with the trigger event:
+    ``match_property: product_id`` means "the same product_id as the event that started the journey"."""
+
+    event: EventName
+    where: list[PropertyCondition] = Field(default_factory=list)
+    match_property: PropertyKeys = Field(default_factory=list)
+
+
+class Unless(EventMatch):
+    """The negative half of "did X and not Y within T": Y is this event, T is ``within``."""
+
+    within: Duration
+
+
+class ProfileCheck(AttributeCondition):
+    kind: Literal["profile"]
+
+
+class TriggerPropertyCheck(PropertyCondition):
+    """A test on a property of the event that started the journey."""
+
+    kind: Literal["trigger"]
+
+
+class EventHistoryCheck(_Strict):
+    """The visitor did ``event`` at least ``min_count`` times in the last ``within``."""
+
+    kind: Literal["event_history"]
+    event: EventName
+    within: Duration
+    min_count: int = Field(default=1, ge=1)
+
+
+class ReachableCheck(_Strict):
+    """The visitor can be reached on ``channel`` now: a web push subscription, an email or a phone
+    with consent. Onsite channels and webhooks need no consent and are always reachable."""
+
+    kind: Literal["reachable"]
+    channel: Channel
+
+
+BranchCondition = Annotated[
+    ProfileCheck | TriggerPropertyCheck | EventHistoryCheck | ReachableCheck,
+    Field(discriminator="kind"),
+]
+
+# ---------------------------------------------------------------------------------------------
+# Message content
+# ---------------------------------------------------------------------------------------------
+
+
+class FormField(_Strict):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    label: str
+    type: Literal["text", "tel", "email", "textarea", "select", "checkbox"] = "text"
+    required: bool = False
+    options: list[str] = Field(default_factory=list)
+
+
+class MessageContent(_Strict):
+    """What a message says. String values may use Liquid (``{{ trigger.product_name }}``,
+    ``{{ profile.first_name | default: 'bạn' }}``); the send function renders them."""
+
+    title: str | None = None
+    body: str | None = None
+    url: str | None = None
+    icon: str | None = None
+    image: str | None = None
+    cta: str | None = None
+    offer_code: str | None = None
+    # email
+    subject: str | None = None
+    html: str | None = None
+    # onsite_form
+    fields: list[FormField] = Field(default_factory=list)
+    submit_label: str | None = None
+    # zalo_zns: an approved template and its parameters
+    template_id: str | None = None
+    params: dict[str, str] = Field(default_factory=dict)
+    # webhook: JSON payload posted to `url`
+    payload: dict[str, Any] = Field(default_factory=dict)
+    # free variables for the template
+    vars: dict[str, Any] = Field(default_factory=dict)
+
+
+_CHANNEL_NEEDS: dict[str, tuple[tuple[str, ...], str]] = {
+    # channel: (any of these content fields must be set, human explanation)
+    "onsite_form": (("fields",), "an onsite form needs content.fields (name, phone, email...)"),
+    "onsite_push": (("title", "body"), "an onsite push needs content.title or content.body"),
+    "web_push": (("title",), "a web push needs content.title"),
+    "email": (("subject",), "an email needs content.subject"),
+    "sms": (("body",), "an SMS needs content.body"),
+    "zalo_zns": (("template_id",), "a Zalo ZNS message needs content.template_id (an approved template)"),
+    "webhook": (("url",), "a webhook needs content.url"),
+}
+
+# ---------------------------------------------------------------------------------------------
+# Nodes
+# ---------------------------------------------------------------------------------------------
+
+
+class _Node(_Strict):
+    # Stage of the journey model this step belongs to (AIDA "interest", ACCSR "conversion"...).
+    stage: str | None = None
+    label: str | None = None
+
+    def exits(self) -> list[tuple[str, str]]:
+        """(exit name, target node id) for every edge leaving this node."""
+        return []
+
+    @property
+    def waits(self) -> bool:
+        """Whether arriving here ends the step (the visitor stays until a wake-up or an event)."""
+        return False
+
+
+class TriggerNode(_Node):
+    """Lets a visitor in when ``event`` happens with matching properties and the profile matches
+    ``audience``. With ``unless`` the entry is pending until ``unless.within`` has passed without
+    the ``unless`` event (correlated by ``unless.match_property``)."""
+
+    type: Literal["trigger"]
+    event: EventName
+    where: list[PropertyCondition] = Field(default_factory=list)
+    audience: list[AttributeCondition] = Field(default_factory=list)
+    unless: Unless | None = None
+    next: NodeId
+
+    def exits(self) -> list[tuple[str, str]]:
+        return [("next", self.next)]
+
+
+class WaitNode(_Node):
+    """Waits ``duration``, or until the next ``until_local_time`` in the visitor's time zone, or
+    both (first the duration, then the next such time). ``relative_to: entry`` measures the
+    duration from the moment the visitor entered the journey ("1 day after the behaviour")."""
+
+    type: Literal["wait"]
+    duration: Duration | None = None
+    until_local_time: TimeOfDay | None = None
+    relative_to: Literal["arrival", "entry"] = "arrival"
+    next: NodeId
+
+    @model_validator(mode="after")
+    def _says_how_long(self) -> WaitNode:
+        if self.duration is None and self.until_local_time is None:
+            raise ValueError("a wait needs a duration (e.g. PT10S, 1d) or until_local_time ('09:00')")
+        return self
+
+    def exits(self) -> list[tuple[str, str]]:
+        return [("next", self.next)]
+
+    @property
+    def waits(self) -> bool:
+        return True
+
+
+class WaitForNode(_Node):
+    """Waits for an event until ``timeout``; leaves by ``happened`` or ``timed_out``.
+
+    ``match_property`` correlates with the trigger event (the same product_id); ``match_message``
+    names an earlier send node and matches events that carry that message's ``journey_id`` and
+    ``node_id`` properties (a click on that web push, a dismissal of that form)."""
+
+    type: Literal["wait_for"]
+    event: EventName
+    where: list[PropertyCondition] = Field(default_factory=list)
+    match_property: PropertyKeys = Field(default_factory=list)
+    match_message: NodeId | None = None
+    timeout: Duration
+    happened: NodeId
+    timed_out: NodeId
+
+    def exits(self) -> list[tuple[str, str]]:
+        return [("happened", self.happened), ("timed_out", self.timed_out)]
+
+    @property
+    def waits(self) -> bool:
+        return True
+
+
+class ConditionNode(_Node):
+    """A yes/no branch on the profile, its event history, channel reachability or the trigger event."""
+
+    type: Literal["condition"]
+    conditions: list[BranchCondition] = Field(min_length=1)
+    match: Literal["all", "any"] = "all"
+    yes: NodeId
+    no: NodeId
+
+    def exits(self) -> list[tuple[str, str]]:
+        return [("yes", self.yes), ("no", self.no)]
+
+
+class SplitBranch(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+    weight: float = Field(gt=0)
+    next: NodeId
+
+
+class Holdout(_Strict):
+    """A control group: its visitors get no messages but stay counted until the goal window ends,
+    so conversions with and without the journey can be compared."""
+
+    weight: float = Field(gt=0)
+
+
+class SplitNode(_Node):
+    """A weighted random split (A/B/n), the same branch every time for one visitor."""
+
+    type: Literal["split"]
+    branches: list[SplitBranch] = Field(min_length=1)
+    holdout: Holdout | None = None
+
+    @field_validator("branches")
+    @classmethod
+    def _distinct_names(cls, branches: list[SplitBranch]) -> list[SplitBranch]:
+        names = [branch.name for branch in branches]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates or "holdout" in names:
+            raise ValueError(f"branch names must be distinct and not 'holdout' (repeated: {duplicates})")
+        return branches
+
+    def exits(self) -> list[tuple[str, str]]:
+        return [(f"branch {branch.name}", branch.next) for branch in self.branches]
+
+
+class SendNode(_Node):
+    """Sends one message on ``channel``: inline ``content``, or a ``template`` file (with
+    ``content.vars`` for it)."""
+
+    type: Literal["send"]
+    channel: Channel
+    content: MessageContent | None = None
+    template: str | None = None
+    next: NodeId
+
+    @model_validator(mode="after")
+    def _has_something_to_say(self) -> SendNode:
+        if self.template:
+            return self
+        if self.content is None:
+            raise ValueError(f"a {self.channel} send needs content or a template")
+        fields, explanation = _CHANNEL_NEEDS[self.channel]
+        if not any(getattr(self.content, field) for field in fields):
+            raise ValueError(explanation)
+        return self
+
+    def exits(self) -> list[tuple[str, str]]:
+        return [("next", self.next)]
+
+
+class UpdateNode(_Node):
+    """Changes the profile: attributes, tags, lifecycle stage."""
+
+    type: Literal["update"]
+    set_attributes: dict[str, Any] = Field(default_factory=dict)
+    add_tags: list[str] = Field(default_factory=list)
+    remove_tags: list[str] = Field(default_factory=list)
+    lifecycle_stage: str | None = None
+    next: NodeId
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> UpdateNode:
+        if not (self.set_attributes or self.add_tags or self.remove_tags or self.lifecycle_stage):
+            raise ValueError("an update needs set_attributes, add_tags, remove_tags or lifecycle_stage")
+        return self
+
+    def exits(self) -> list[tuple[str, str]]:
+        return [("next", self.next)]
+
+
+class ExitNode(_Node):
+    """The visitor has finished the journey (status ``completed``)."""
+
+    type: Literal["exit"]
+
+    @property
+    def waits(self) -> bool:
+        return True
+
+
+Node = Annotated[
+    TriggerNode | WaitNode | WaitForNode | ConditionNode | SplitNode | SendNode | UpdateNode | ExitNode,
+    Field(discriminator="type"),
+]
+
+# ---------------------------------------------------------------------------------------------
+# Journey-level rules
+# ---------------------------------------------------------------------------------------------
+
+
+class Goal(_Strict):
+    """Reaching any of ``events`` within ``within`` of entry ends the journey as ``converted``."""
+
+    events: list[EventMatch] = Field(min_length=1)
+    within: Duration | None = None
+
+
+class ReEnterOnce(_Strict):
+    policy: Literal["once"]
+
+
+class ReEnterOncePer(_Strict):
+    """At most one entry per ``period``, counted from the previous entry."""
+
+    policy: Literal["once_per"]
+    period: Duration
+
+
+class ReEnterEveryTime(_Strict):
+    """Enter again on every trigger, once ``cooldown`` has passed since the previous run finished."""
+
+    policy: Literal["every_time"]
+    cooldown: Duration | None = None
+
+
+ReEntry = Annotated[ReEnterOnce | ReEnterOncePer | ReEnterEveryTime, Field(discriminator="policy")]
+
+
+class FrequencyCap(_Strict):
+    """At most ``max_sends`` messages on ``channels`` per visitor in any ``period`` of this journey;
+    a send over the cap is skipped."""
+
+    max_sends: int = Field(ge=1)
+    period: Duration
+    channels: list[Channel] = Field(default_factory=lambda: list(VISITOR_CHANNELS))
+
+
+class QuietHours(_Strict):
+    """No message on ``channels`` between ``start`` and ``end`` in the visitor's time zone
+    (``start`` after ``end`` spans midnight). ``hold`` sends at the end of quiet hours, ``skip``
+    drops the message and moves on."""
+
+    start: TimeOfDay
+    end: TimeOfDay
+    behaviour: Literal["hold", "skip"] = "hold"
+    channels: list[Channel] = Field(default_factory=lambda: list(INTERRUPTING_CHANNELS))
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> QuietHours:
+        if self.start == self.end:
+            raise ValueError("quiet hours start and end must differ")
+        return self
+
+
+class Journey(_Strict):
+    id: str = Field(pattern=JOURNEY_ID_PATTERN, max_length=64)
+    name: str = Field(min_length=1)
+    status: Literal["draft", "active", "paused"] = "draft"
+    version: int = Field(ge=1)
+    description: str = ""
+    # The stage model the nodes' `stage` tags refer to: AIDA, ACCSR, ACPRA, value-journey...
+    stage_model: str | None = None
+    # For visitors whose profile has no (valid) time zone.
+    default_timezone: TimeZoneName = "UTC"
+    nodes: dict[NodeId, Node] = Field(min_length=2)
+    goal: Goal | None = None
+    exit_when: list[EventMatch] = Field(default_factory=list)
+    re_entry: ReEntry = Field(default_factory=lambda: ReEnterOnce(policy="once"))
+    frequency_cap: FrequencyCap | None = None
+    quiet_hours: QuietHours | None = None
+
+    @model_validator(mode="after")
+    def _graph_is_sound(self) -> Journey:
+        problems = journey_graph_problems(self)
+        if problems:
+            raise ValueError("the journey graph is not valid:\n  - " + "\n  - ".join(problems))
+        return self
+
+    @property
+    def trigger_id(self) -> str:
+        return next(node_id for node_id, node in self.nodes.items() if isinstance(node, TriggerNode))
+
+    @property
+    def trigger(self) -> TriggerNode:
+        node = self.nodes[self.trigger_id]
+        assert isinstance(node, TriggerNode)
+        return node
+
+
+def journey_graph_problems(journey: Journey) -> list[str]:
+    """Everything wrong with the node graph, in words a marketer can act on."""
+    problems: list[str] = []
+    nodes = journey.nodes
+    known = ", ".join(nodes)
+    triggers = [node_id for node_id, node in nodes.items() if isinstance(node, TriggerNode)]
+    if len(triggers) != 1:
+        problems.append(f"a journey needs exactly one trigger node (found {len(triggers)}: {triggers})")
+    for node_id, node in nodes.items():
+        for exit_name, target in node.exits():
+            if target not in nodes:
+                problems.append(f"node {node_id!r}: {exit_name} {target!r} is not a node of this journey ({known})")
+            elif isinstance(nodes[target], TriggerNode):
+                problems.append(f"node {node_id!r}: {exit_name} leads back to the trigger {target!r}")
+        if isinstance(node, WaitForNode) and node.match_message is not None:
+            target_node = nodes.get(node.match_message)
+            if not isinstance(target_node, SendNode):
+                problems.append(f"node {node_id!r}: match_message {node.match_message!r} is not a send node")
+    if len(triggers) != 1:
+        return problems
+
+    reachable = _reachable_from(nodes, triggers[0])
+    unreachable = [node_id for node_id in nodes if node_id not in reachable]
+    if unreachable:
+        problems.append(f"nodes {unreachable} cannot be reached from the trigger {triggers[0]!r}")
+    cycle = _instant_cycle(nodes)
+    if cycle:
+        problems.append("the loop " + " -> ".join(cycle) + " never waits; put a wait or wait_for node in it")
+    return problems
+
+
+def _reachable_from(nodes: Mapping[str, _Node], start: str) -> set[str]:
+    seen = {start}
+    frontier = [start]
+    while frontier:
+        for _, target in nodes[frontier.pop()].exits():
+            if target in nodes and target not in seen:
+                seen.add(target)
+                frontier.append(target)
+    return seen
+
+
+def _instant_cycle(nodes: Mapping[str, _Node]) -> list[str] | None:
+    """A loop made only of nodes that run at once (it would spin forever in one step)."""
+    instant = {node_id for node_id, node in nodes.items() if not node.waits}
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    path: list[str] = []
+
+    def visit(node_id: str) -> list[str] | None:
+        state[node_id] = 1
+        path.append(node_id)
+        for _, target in nodes[node_id].exits():
+            if target not in instant:  # a waiting node, or an unknown id (reported above)
+                continue
+            if state.get(target) == 1:
+                return [*path[path.index(target) :], target]
+            if target not in state:
+                found = visit(target)
+                if found:
+                    return found
+        path.pop()
+        state[node_id] = 2
+        return None
+
+    for node_id in sorted(instant):
+        if node_id not in state:
+            found = visit(node_id)
+            if found:
+                return found
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading and the JSON Schema
+# ---------------------------------------------------------------------------------------------
+
+
+class JourneyDefinitionError(ValueError):
+    """A journey file that cannot be used, with one readable line per problem."""
+
+
+def parse_journey(data: object, *, origin: str = "journey") -> Journey:
+    """Validate a journey from parsed YAML/JSON data."""
+    try:
+        return Journey.model_validate(data)
+    except ValidationError as error:
+        lines = []
+        for problem in error.errors(include_url=False):
+            where = ".".join(str(part) for part in problem["loc"]) or "(top level)"
+            message = str(problem["msg"]).removeprefix("Value error, ")
+            lines.append(f"{where}: {message}")
+        raise JourneyDefinitionError(f"{origin} is not a valid journey:\n" + "\n".join(lines)) from error
+
+
+def load_journey_yaml(text: str, *, origin: str = "journey") -> Journey:
+    """Parse and validate journey YAML."""
+    return parse_journey(read_journey_yaml(text, origin=origin), origin=origin)
+
+
+def read_journey_yaml(text: str, *, origin: str = "journey") -> object:
+    """Journey YAML as plain data, with YAML 1.2 scalars: only true/false are booleans, so
+    ``yes:``/``no:`` stay keys, and ``19:30`` stays a time instead of the number 1170."""
+    import yaml
+
+    class JourneyYamlLoader(yaml.SafeLoader):
+        pass
+
+    bool_tag, int_tag, float_tag = (f"tag:yaml.org,2002:{name}" for name in ("bool", "int", "float"))
+    JourneyYamlLoader.yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag not in (bool_tag, int_tag, float_tag)]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    JourneyYamlLoader.add_implicit_resolver(
+        bool_tag, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+    )
+    JourneyYamlLoader.add_implicit_resolver(int_tag, re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$"), list("-+0123456789"))
+    JourneyYamlLoader.add_implicit_resolver(
+        float_tag,
+        re.compile(r"^[-+]?(?:(?:0|[1-9][0-9]*)\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$"),
+        list("-+0123456789."),
+    )
+    try:
+        return yaml.load(text, Loader=JourneyYamlLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as error:
+        raise JourneyDefinitionError(f"{origin} is not valid YAML: {error}") from error
+
+
+def journey_json_schema() -> dict[str, Any]:
+    """The JSON Schema of a journey file (journeys/schema.json), for editors and CI."""
+    schema = Journey.model_json_schema(mode="validation")
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "Footprint journey",
+        **{key: value for key, value in schema.items() if key != "title"},
+    }
+
+
+def render_journey_json_schema() -> str:
+    return json.dumps(journey_json_schema(), indent=2, ensure_ascii=False, sort_keys=True) + "\n"

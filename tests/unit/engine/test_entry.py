@@ -1,0 +1,281 @@
+"""Who enters a journey: trigger conditions, the audience, "did X and not Y within T", re-entry,
+journey status and version pinning."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from footprint.engine import CancelWakeUp, JourneyMismatchError, evaluate, relevant_events
+from footprint.engine.ids import enrollment_id
+from tests.unit.engine.builders import T0, Visitor, at, event, flow, onsite_push, profile, schedules, sends, steps
+
+DWELL = {"where": [{"property": "dwell_seconds", "op": "gte", "value": 15}]}
+NEGATIVE = {
+    **DWELL,
+    "unless": {"event": "add_to_cart", "match_property": "product_id", "within": "10s"},
+}
+
+
+def negative_flow() -> Visitor:
+    return Visitor(flow(("offer", onsite_push()), trigger=NEGATIVE))
+
+
+class TestTrigger:
+    def test_a_matching_event_enters_and_runs_instant_nodes(self) -> None:
+        visitor = Visitor(flow(("offer", onsite_push()), trigger=DWELL))
+        decision = visitor.does("product_viewed", T0, product_id="vay-nu-he", dwell_seconds=15)
+        assert decision.changed
+        assert steps(decision) == [("start", "entered"), ("offer", "sent"), ("done", "completed")]
+        assert visitor.status == "completed"
+        assert visitor.enrollment is not None
+        assert visitor.enrollment.entered_at == T0
+        assert visitor.enrollment.entries == 1
+        assert visitor.enrollment.trigger.properties == {"product_id": "vay-nu-he", "dwell_seconds": 15}
+
+    def test_property_conditions(self) -> None:
+        visitor = Visitor(flow(trigger=DWELL))
+        decision = visitor.does("product_viewed", T0, dwell_seconds=9)
+        assert not decision.changed
+        assert decision.note == "not_triggered"
+        assert decision.effects == []
+        assert visitor.enrollment is None
+
+    def test_another_event(self) -> None:
+        assert Visitor(flow()).does("add_to_cart").note == "not_triggered"
+
+    def test_event_names_are_matched_canonically(self) -> None:
+        decision = Visitor(flow()).does("Product Viewed")
+        assert decision.changed
+
+    def test_audience(self) -> None:
+        journey = flow(trigger={"audience": [{"attribute": "city", "value": "Hà Nội"}]})
+        assert Visitor(journey, profile(city="Hà Nội")).does("product_viewed").changed
+        assert Visitor(journey, profile(city="Huế")).does("product_viewed").note == "not_triggered"
+
+    @pytest.mark.parametrize("status", ["draft", "paused"])
+    def test_only_active_journeys_take_new_visitors(self, status: str) -> None:
+        decision = Visitor(flow(status=status)).does("product_viewed")
+        assert decision.note == "journey_not_active"
+        assert decision.enrollment is None
+
+    def test_enrollment_ids_are_deterministic(self) -> None:
+        first = Visitor(flow()).does("product_viewed")
+        again = Visitor(flow()).does("product_viewed")
+        assert first.enrollment is not None
+        assert again.enrollment is not None
+        assert first.enrollment.id == again.enrollment.id == enrollment_id("p1", "test-journey", 1)
+        other = Visitor(flow(), profile("p2")).does("product_viewed")
+        assert other.enrollment is not None
+        assert other.enrollment.id != first.enrollment.id
+
+    def test_the_first_entry_has_revision_one(self) -> None:
+        decision = Visitor(flow(("wait", {"type": "wait", "duration": "1d"}))).does("product_viewed")
+        assert decision.enrollment is not None
+        assert decision.enrollment.revision == 1
+
+
+class TestNegativeTrigger:
+    """product_viewed (dwell >= 15 s) and no add_to_cart of the same product within 10 s."""
+
+    def test_entry_waits_out_the_window(self) -> None:
+        visitor = negative_flow()
+        decision = visitor.does("product_viewed", T0, product_id="A", dwell_seconds=15)
+        assert steps(decision) == [("start", "pending")]
+        assert sends(decision) == []
+        assert visitor.status == "pending"
+        assert visitor.enrollment is not None
+        assert visitor.enrollment.entered_at is None
+        assert visitor.enrollment.entries == 0
+        [wake_up] = schedules(decision)
+        assert wake_up.due_at == at(10)
+        assert wake_up.node_id == "start"
+
+    def test_no_add_to_cart_confirms_the_entry(self) -> None:
+        visitor = negative_flow()
+        visitor.does("product_viewed", T0, product_id="A", dwell_seconds=15)
+        decision = visitor.wake()
+        assert steps(decision) == [("start", "entered"), ("offer", "sent"), ("done", "completed")]
+        assert visitor.enrollment is not None
+        assert visitor.enrollment.entered_at == at(10)
+        assert visitor.enrollment.entries == 1
+
+    def test_add_to_cart_of_the_same_product_cancels(self) -> None:
+        visitor = negative_flow()
+        visitor.does("product_viewed", T0, product_id="A", dwell_seconds=15)
+        pending = visitor.pending()
+        decision = visitor.does("add_to_cart", at(6), product_id="A")
+        assert steps(decision) == [("start", "not_entered")]
+        assert [e for e in decision.effects if isinstance(e, CancelWakeUp)] == [
+            CancelWakeUp(wake_up_id=pending.id, due_at=pending.due_at)
+        ]
+        assert visitor.status == "cancelled"
+        assert visitor.enrollment is not None
+        assert visitor.enrollment.current_node is None
+        assert visitor.enrollment.pending_wake_up is None
+        # The timer still fires (SQS delays cannot be cancelled): it is stale and ignored.
+        late = visitor.feed(pending)
+        assert late.note == "stale_wake_up"
+        assert not late.changed
+
+    def test_add_to_cart_of_another_product_does_not_cancel(self) -> None:
+        visitor = negative_flow()
+        visitor.does("product_viewed", T0, product_id="A", dwell_seconds=15)
+        decision = visitor.does("add_to_cart", at(5), product_id="B")
+        assert decision.note == "no_effect"
+        assert visitor.status == "pending"
+        assert steps(visitor.wake())[0] == ("start", "entered")
+
+    def test_add_to_cart_after_the_window_does_not_cancel(self) -> None:
+        visitor = negative_flow()
+        visitor.does("product_viewed", T0, product_id="A", dwell_seconds=15)
+        # Stamped after the window, processed before the wake-up (stream lag): it does not count.
+        assert visitor.does("add_to_cart", at(11), product_id="A").note == "no_effect"
+        assert visitor.status == "pending"
+
+    def test_add_to_cart_before_the_view_does_not_cancel(self) -> None:
+        visitor = negative_flow()
+        visitor.does("product_viewed", T0, product_id="A", dwell_seconds=15)
+        assert visitor.does("add_to_cart", at(-3), product_id="A").note == "no_effect"
+
+    def test_an_exit_event_cancels_a_pending_entry(self) -> None:
+        visitor = Visitor(flow(("offer", onsite_push()), trigger=NEGATIVE, exit_when=[{"event": "purchase"}]))
+        visitor.does("product_viewed", T0, product_id="A", dwell_seconds=15)
+        decision = visitor.does("purchase", at(4))
+        assert steps(decision) == [("start", "not_entered")]
+        assert visitor.status == "cancelled"
+        assert visitor.enrollment is not None
+        assert visitor.enrollment.finish_reason == "purchase"
+
+    def test_a_cancelled_attempt_does_not_count_as_an_entry(self) -> None:
+        visitor = negative_flow()  # re-entry policy: once
+        visitor.does("product_viewed", T0, product_id="A", dwell_seconds=15)
+        visitor.does("add_to_cart", at(3), product_id="A")
+        decision = visitor.does("product_viewed", at(60), product_id="B", dwell_seconds=20)
+        assert steps(decision) == [("start", "pending")]
+        assert decision.enrollment is not None
+        assert decision.enrollment.entry_seq == 2
+        assert decision.enrollment.trigger.properties["product_id"] == "B"
+
+    def test_other_triggers_while_pending_are_ignored(self) -> None:
+        visitor = negative_flow()
+        visitor.does("product_viewed", T0, product_id="A", dwell_seconds=15)
+        assert visitor.does("product_viewed", at(2), product_id="B", dwell_seconds=30).note == "no_effect"
+        assert visitor.enrollment is not None
+        assert visitor.enrollment.trigger.properties["product_id"] == "A"
+
+    def test_a_late_trigger_is_confirmed_at_once(self) -> None:
+        visitor = negative_flow()
+        # Processed 30 s after it happened: the window is already over, the wake-up is due now.
+        decision = visitor.feed(event("product_viewed", T0, product_id="A", dwell_seconds=15), now=at(30))
+        [wake_up] = schedules(decision)
+        assert wake_up.due_at == at(30)
+
+
+class TestReEntry:
+    def run_once(self, visitor: Visitor, when: timedelta) -> str | None:
+        return visitor.does("product_viewed", T0 + when).note
+
+    def test_once(self) -> None:
+        visitor = Visitor(flow())
+        assert self.run_once(visitor, timedelta(0)) is None
+        assert self.run_once(visitor, timedelta(days=365)) == "re_entry_not_allowed"
+
+    def test_once_per_period_counts_from_the_last_entry(self) -> None:
+        visitor = Visitor(flow(re_entry={"policy": "once_per", "period": "P7D"}))
+        assert self.run_once(visitor, timedelta(0)) is None
+        assert self.run_once(visitor, timedelta(days=6, hours=23)) == "re_entry_not_allowed"
+        assert self.run_once(visitor, timedelta(days=7)) is None
+        assert visitor.enrollment is not None
+        assert visitor.enrollment.entry_seq == 2
+        assert visitor.enrollment.entries == 2
+        assert visitor.enrollment.last_entry_at == T0 + timedelta(days=7)
+
+    def test_every_time_after_a_cooldown_since_the_last_finish(self) -> None:
+        journey = flow(
+            ("wait", {"type": "wait", "duration": "P1D"}),
+            re_entry={"policy": "every_time", "cooldown": "PT1H"},
+        )
+        visitor = Visitor(journey)
+        visitor.does("product_viewed", T0)
+        # Still in the journey: a second trigger does not start a second run.
+        assert visitor.does("product_viewed", at(hours=2)).note == "no_effect"
+        visitor.wake()  # finishes at T0 + 1 day
+        assert visitor.does("product_viewed", at(days=1, minutes=59)).note == "re_entry_not_allowed"
+        decision = visitor.does("product_viewed", at(days=1, hours=1))
+        assert steps(decision)[0] == ("start", "entered")
+
+    def test_every_time_without_cooldown(self) -> None:
+        visitor = Visitor(flow(re_entry={"policy": "every_time"}))
+        for minute in range(3):
+            assert steps(visitor.does("product_viewed", at(minutes=minute)))[0] == ("start", "entered")
+        assert visitor.enrollment is not None
+        assert visitor.enrollment.entries == 3
+
+    def test_a_new_run_carries_the_history_and_the_revision(self) -> None:
+        visitor = Visitor(flow(re_entry={"policy": "every_time"}))
+        first = visitor.does("product_viewed", T0, id="first")
+        assert first.enrollment is not None
+        second = visitor.does("product_viewed", at(60))
+        assert second.enrollment is not None
+        assert second.enrollment.id != first.enrollment.id
+        assert second.enrollment.revision == first.enrollment.revision + 1
+        assert "first" in second.enrollment.seen_input_ids
+        # The first run's event replayed later is still recognised as a duplicate.
+        assert visitor.feed(event("product_viewed", T0, id="first"), now=at(120)).note == "duplicate_input"
+
+
+class TestPinning:
+    def test_in_flight_visitors_stay_on_their_version(self) -> None:
+        again = {"policy": "every_time"}
+        v1 = flow(("wait", {"type": "wait", "duration": "P1D"}), re_entry=again)
+        v2 = flow(("wait", {"type": "wait", "duration": "P2D"}), re_entry=again, version=2)
+        visitor = Visitor(v1)
+        visitor.does("product_viewed")
+        with pytest.raises(JourneyMismatchError, match="pinned to version 1"):
+            evaluate(v2, visitor.enrollment, visitor.pending(), visitor.profile, at(days=1))
+        # The pinned version finishes the run; the next run enters the new version.
+        visitor.wake()
+        assert visitor.status == "completed"
+        visitor.journey = v2
+        decision = visitor.does("product_viewed", at(days=2))
+        assert decision.enrollment is not None
+        assert decision.enrollment.journey_version == 2
+        [wake_up] = schedules(decision)
+        assert wake_up.journey_version == 2
+        assert wake_up.due_at == at(days=4)
+
+    def test_another_journey_or_profile_is_a_caller_bug(self) -> None:
+        visitor = Visitor(flow(("wait", {"type": "wait", "duration": "P1D"})))
+        visitor.does("product_viewed")
+        other = flow(id="other-journey")
+        with pytest.raises(JourneyMismatchError, match="belongs to journey"):
+            evaluate(other, visitor.enrollment, event("x"), visitor.profile, T0)
+        with pytest.raises(JourneyMismatchError, match="belongs to profile"):
+            evaluate(visitor.journey, visitor.enrollment, event("x"), profile("p2"), T0)
+
+
+def test_relevant_events() -> None:
+    journey = flow(
+        (
+            "clicked",
+            {
+                "type": "wait_for",
+                "event": "message_clicked",
+                "timeout": "1d",
+                "happened": "done",
+                "timed_out": "done",
+            },
+        ),
+        trigger=NEGATIVE,
+        goal={"events": [{"event": "purchase"}]},
+        exit_when=[{"event": "session_started"}],
+    )
+    assert relevant_events(journey) == {
+        "product_viewed",
+        "add_to_cart",
+        "message_clicked",
+        "purchase",
+        "session_started",
+    }

@@ -1,0 +1,46 @@
+"""evaluate: consumes EventsTable's stream (new events) and TimersQueue (wake-ups).
+
+Failures are reported per record (partial batch response): the stream retries from the failed
+record with bisection and bounded retries, then hands it to the on-failure queue; a failed
+wake-up returns to TimersQueue and, after its receive limit, to the timers dead-letter queue.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from footprint.adapters.wiring import evaluate_service
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+stream_processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
+timers_processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+def on_event_record(record: DynamoDBRecord) -> None:
+    evaluate_service().on_stream_image(record.raw_event["dynamodb"].get("NewImage") or {})
+
+
+def on_timer_record(record: SQSRecord) -> None:
+    evaluate_service().on_timer(record.body)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    records = event.get("Records") or [{}]
+    if records[0].get("eventSource") == "aws:dynamodb":
+        return process_partial_response(
+            event=event, record_handler=on_event_record, processor=stream_processor, context=context
+        )
+    return process_partial_response(
+        event=event, record_handler=on_timer_record, processor=timers_processor, context=context
+    )

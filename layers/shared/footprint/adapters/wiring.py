@@ -1,0 +1,79 @@
+"""The composition root: builds each function's service from settings, once per cold start.
+
+Clients are created lazily on first use (never at import), so the local stack and tests can set
+the environment first. ``reset()`` forgets them (tests with a fresh moto per test).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+import boto3
+
+from footprint.adapters.enrollments_store import DynamoEnrollmentStore
+from footprint.adapters.journey_catalog import DynamoJourneyCatalog
+from footprint.adapters.profiles_store import DynamoProfileStore
+from footprint.adapters.send_queue import SqsSendQueue
+from footprint.adapters.steps import LoggedStepLog
+from footprint.adapters.timers import SchedulerTimers
+from footprint.clock import current_clock
+from footprint.services.evaluate import EvaluateService
+from footprint.services.journeys import JourneyService
+from footprint.services.profiles import ProfileService
+from footprint.settings import get_settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+
+@cache
+def dynamodb() -> DynamoDBClient:
+    return boto3.client("dynamodb")
+
+
+@cache
+def sqs() -> Any:
+    return boto3.client("sqs")
+
+
+@cache
+def scheduler() -> Any:
+    return boto3.client("scheduler")
+
+
+@cache
+def journey_catalog() -> DynamoJourneyCatalog:
+    settings = get_settings()
+    return DynamoJourneyCatalog(dynamodb(), settings.config_table, settings.config_cache_seconds)
+
+
+@cache
+def evaluate_service() -> EvaluateService:
+    settings = get_settings()
+    clock = current_clock()
+    store = DynamoProfileStore(dynamodb(), settings.profiles_table, settings.events_table)
+    timers = SchedulerTimers(
+        scheduler(),
+        sqs(),
+        clock,
+        schedule_group=settings.schedule_group,
+        timers_queue_url=settings.timers_queue_url,
+        timers_queue_arn=settings.timers_queue_arn,
+        scheduler_role_arn=settings.scheduler_role_arn,
+        dead_letter_arn=settings.scheduler_dead_letter_arn,
+    )
+    journeys = JourneyService(
+        enrollments=DynamoEnrollmentStore(dynamodb(), settings.profiles_table),
+        catalog=journey_catalog(),
+        timers=timers,
+        send_queue=SqsSendQueue(sqs(), settings.send_queue_url),
+        profiles=store,
+        steps=LoggedStepLog(),
+    )
+    return EvaluateService(profiles=ProfileService(store), profile_reader=store, journeys=journeys, clock=clock)
+
+
+def reset() -> None:
+    for factory in (dynamodb, sqs, scheduler, journey_catalog, evaluate_service, get_settings):
+        factory.cache_clear()

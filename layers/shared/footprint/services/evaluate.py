@@ -1,0 +1,63 @@
+"""What evaluate does with each new event and each wake-up: profile first, then journeys."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+
+from footprint.clock import Clock
+from footprint.engine import Decision, EventInput, WakeUp
+from footprint.models.events import TrackedEvent
+from footprint.models.profile import Profile
+from footprint.services.journeys import JourneyService
+from footprint.services.profiles import ProfileService, ProfileUpdate
+
+
+class PoisonRecordError(Exception):
+    """A record that can never be processed; it goes to the failure queue after bounded retries."""
+
+
+class ProfileReader(Protocol):
+    def get_profile(self, profile_id: str) -> Profile | None: ...
+
+
+def event_from_stream_image(new_image: Mapping[str, Any]) -> TrackedEvent:
+    """The TrackedEvent inside an EventsTable stream record (low-level attribute values)."""
+    try:
+        return TrackedEvent.model_validate_json(new_image["body"]["S"])
+    except (KeyError, TypeError, ValidationError) as error:
+        raise PoisonRecordError(f"not an event item: {error}") from error
+
+
+def wake_up_from_body(body: str) -> WakeUp:
+    try:
+        return WakeUp.model_validate_json(body)
+    except ValidationError as error:
+        raise PoisonRecordError(f"not a wake-up: {error}") from error
+
+
+@dataclass
+class EvaluateService:
+    profiles: ProfileService
+    profile_reader: ProfileReader
+    journeys: JourneyService
+    clock: Clock
+
+    def on_stream_image(self, new_image: Mapping[str, Any]) -> ProfileUpdate:
+        event = event_from_stream_image(new_image)
+        now = self.clock.now()
+        update = self.profiles.apply(event, now=now)
+        # Also on a redelivery (already_applied): journeys dedupe by event id themselves, and a
+        # previous run may have stopped before reaching them.
+        self.journeys.on_event(update.profile, EventInput.from_tracked(event), now)
+        return update
+
+    def on_timer(self, body: str) -> Decision | None:
+        wake_up = wake_up_from_body(body)
+        profile = self.profile_reader.get_profile(wake_up.profile_id)
+        if profile is None:
+            return None  # the profile was deleted (erasure request): nothing left to do
+        return self.journeys.on_wake_up(profile, wake_up, self.clock.now())

@@ -1,0 +1,200 @@
+"""Runs the pure engine for one visitor and carries out what it decides, exactly once per step.
+
+The order of work for every input (a new event or a wake-up):
+
+1. Load the visitor's enrollments (one Query: they sit next to the profile).
+2. If an enrollment still has effects from an earlier step that were not confirmed done (the
+   previous run stopped between its write and its effects), perform them first.
+3. Ask the engine. When the enrollment changed, write it with its effects, conditional on the
+   revision that was read (no check-then-write race: a concurrent writer makes the write fail,
+   and the input is re-run against the fresh state, where it is usually a duplicate).
+4. Perform the effects, then mark them done.
+
+Every effect is idempotent on its own (deterministic schedule names, send idempotency keys, and
+stale wake-ups ignored by the engine), so performing one twice after a crash is harmless.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from footprint.engine import (
+    CancelWakeUp,
+    Decision,
+    Effect,
+    Enrollment,
+    EventInput,
+    ProfileView,
+    RecordStep,
+    ScheduleWakeUp,
+    SendMessage,
+    UpdateProfile,
+    WakeUp,
+    evaluate,
+    relevant_events,
+)
+from footprint.models.journey import Journey
+from footprint.models.messages import OutgoingMessage
+from footprint.models.profile import Profile
+
+MAX_ATTEMPTS = 5
+
+
+class EnrollmentConflictError(Exception):
+    """The enrollment changed since it was read."""
+
+
+@dataclass(frozen=True)
+class StoredEnrollment:
+    enrollment: Enrollment
+    # Effects of the last change that are not yet confirmed performed.
+    unsettled_effects: list[Effect] = field(default_factory=list)
+
+
+class EnrollmentStore(Protocol):
+    def load_for_profile(self, profile_id: str) -> dict[str, StoredEnrollment]: ...
+
+    def save(self, enrollment: Enrollment, effects: Sequence[Effect], read_revision: int | None) -> None:
+        """Write conditionally on ``read_revision`` (None: must not exist); raise EnrollmentConflictError."""
+        ...
+
+    def settle(self, enrollment: Enrollment) -> None:
+        """Mark the effects of ``enrollment.revision`` as performed."""
+        ...
+
+
+class JourneyCatalog(Protocol):
+    def active(self) -> list[Journey]: ...
+
+    def version(self, journey_id: str, version: int) -> Journey | None: ...
+
+
+class Timers(Protocol):
+    def schedule(self, wake_up: WakeUp) -> None: ...
+
+    def cancel(self, wake_up_id: str, due_at: datetime) -> None: ...
+
+
+class SendQueue(Protocol):
+    def enqueue(self, message: OutgoingMessage) -> None: ...
+
+
+class ProfileEditor(Protocol):
+    def update(self, change: UpdateProfile) -> None: ...
+
+
+class StepLog(Protocol):
+    def record(self, step: RecordStep) -> None: ...
+
+
+@dataclass
+class JourneyService:
+    enrollments: EnrollmentStore
+    catalog: JourneyCatalog
+    timers: Timers
+    send_queue: SendQueue
+    profiles: ProfileEditor
+    steps: StepLog
+
+    def on_event(self, profile: Profile, event: EventInput, now: datetime) -> list[Decision]:
+        """Offer an event to every active journey and every open enrollment of the visitor."""
+        for attempt in range(MAX_ATTEMPTS):
+            stored = self.enrollments.load_for_profile(profile.profile_id)
+            self._settle_leftovers(stored.values(), profile, now)
+            try:
+                return [
+                    self._run(journey, stored.get(journey.id), event, profile, now)
+                    for journey in self._journeys_for(event, stored)
+                ]
+            except EnrollmentConflictError:
+                if attempt == MAX_ATTEMPTS - 1:
+                    raise
+        return []
+
+    def on_wake_up(self, profile: Profile, wake_up: WakeUp, now: datetime) -> Decision | None:
+        journey = self.catalog.version(wake_up.journey_id, wake_up.journey_version)
+        if journey is None:
+            return None  # the version was deleted; nothing can run on it
+        for attempt in range(MAX_ATTEMPTS):
+            stored = self.enrollments.load_for_profile(profile.profile_id)
+            self._settle_leftovers(stored.values(), profile, now)
+            try:
+                return self._run(journey, stored.get(journey.id), wake_up, profile, now)
+            except EnrollmentConflictError:
+                if attempt == MAX_ATTEMPTS - 1:
+                    raise
+        return None
+
+    def _journeys_for(self, event: EventInput, stored: dict[str, StoredEnrollment]) -> Iterable[Journey]:
+        """Active journeys that care about this event, and the pinned version of each open enrollment."""
+        seen: set[str] = set()
+        for journey_id, item in stored.items():
+            if item.enrollment.is_open:
+                pinned = self.catalog.version(journey_id, item.enrollment.journey_version)
+                if pinned is not None:
+                    seen.add(journey_id)
+                    yield pinned
+        for journey in self.catalog.active():
+            if journey.id not in seen and event.name in relevant_events(journey):
+                yield journey
+
+    def _run(
+        self,
+        journey: Journey,
+        stored: StoredEnrollment | None,
+        engine_input: EventInput | WakeUp,
+        profile: Profile,
+        now: datetime,
+    ) -> Decision:
+        current = stored.enrollment if stored else None
+        decision = evaluate(journey, current, engine_input, ProfileView.from_profile(profile), now)
+        if decision.changed and decision.enrollment is not None:
+            self.enrollments.save(decision.enrollment, decision.effects, current.revision if current else None)
+            self._perform(decision.effects, profile, now)
+            self.enrollments.settle(decision.enrollment)
+        elif decision.effects:  # an early wake-up: scheduled again, nothing stored
+            self._perform(decision.effects, profile, now)
+        return decision
+
+    def _settle_leftovers(self, stored: Iterable[StoredEnrollment], profile: Profile, now: datetime) -> None:
+        for item in stored:
+            if item.unsettled_effects:
+                self._perform(item.unsettled_effects, profile, now)
+                self.enrollments.settle(item.enrollment)
+
+    def _perform(self, effects: Iterable[Effect], profile: Profile, now: datetime) -> None:
+        for effect in effects:
+            match effect:
+                case ScheduleWakeUp():
+                    self.timers.schedule(effect.wake_up)
+                case CancelWakeUp():
+                    self.timers.cancel(effect.wake_up_id, effect.due_at)
+                case SendMessage():
+                    self.send_queue.enqueue(outgoing_message(effect, profile, now))
+                case UpdateProfile():
+                    self.profiles.update(effect)
+                case RecordStep():
+                    self.steps.record(effect)
+
+
+def outgoing_message(effect: SendMessage, profile: Profile, now: datetime) -> OutgoingMessage:
+    """The SendQueue message for a send step; the trigger's properties personalise it."""
+    content = effect.content.model_dump(exclude_none=True, exclude_defaults=True) if effect.content else {}
+    if effect.template:
+        content["template"] = effect.template
+    return OutgoingMessage(
+        idempotency_key=effect.idempotency_key,
+        profile_id=effect.profile_id,
+        source_id=profile.source_id,
+        journey_id=effect.journey_id,
+        journey_version=effect.journey_version,
+        enrollment_id=effect.enrollment_id,
+        node_id=effect.node_id,
+        channel=effect.channel,
+        content=content,
+        context={"trigger": effect.trigger_properties, "occurrence": effect.occurrence},
+        requested_at=now,
+    )

@@ -1,0 +1,234 @@
+"""``footprint``: check, simulate and publish journeys, against the local stack or a deployed one.
+
+    footprint validate journeys/*.yaml
+    footprint simulate journeys/services-consult.yaml events.jsonl
+    footprint publish journeys/services-consult.yaml            # the local stack (make run)
+    footprint publish --stack footprint-prod journeys/x.yaml     # a deployed stack (AWS credentials)
+    footprint list | pause ID | resume ID [--version N]
+
+``simulate`` reads one JSON object per line: ``{"at": "2026-11-23T09:00:00Z" | "after": "15s",
+"visitor": "v1", "event": "product_viewed", "properties": {...}, "id": "optional message id",
+"profile": {optional profile view: timezone, attributes, tags, reachable_channels}}``. ``after`` is
+counted from ``--start`` (default: the first ``at``, else 2026-01-01T09:00Z). It prints the
+timeline of steps and messages on a virtual clock: deterministic, and offline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import urllib.request
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from footprint.engine import EventInput, ProfileView, Simulator, TimelineEntry
+from footprint.models.journey import Journey, JourneyDefinitionError, load_journey_yaml, parse_duration
+
+DEFAULT_LOCAL = "http://127.0.0.1:4000"
+DEFAULT_START = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
+
+
+class CliError(Exception):
+    """A problem to report in one line, exit status 1."""
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.run(args, out) or 0)
+    except (CliError, JourneyDefinitionError) as error:
+        print(f"footprint: {error}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="footprint", description="Check, simulate and publish Footprint journeys.")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    validate = commands.add_parser("validate", help="check journey files")
+    validate.add_argument("files", nargs="+", type=Path)
+    validate.set_defaults(run=cmd_validate)
+
+    simulate = commands.add_parser("simulate", help="play a journey over events on a virtual clock")
+    simulate.add_argument("journey", type=Path)
+    simulate.add_argument("events", type=Path, help="JSON lines, or - for standard input")
+    simulate.add_argument("--start", type=_parse_time, help="the time `after` offsets count from")
+    simulate.add_argument("--until", help="how long after the last event to keep the clock running (default 30d)")
+    simulate.add_argument("--json", action="store_true", help="print the timeline as JSON lines")
+    simulate.set_defaults(run=cmd_simulate)
+
+    for name, helptext, func in (
+        ("publish", "publish journey versions (active ones start taking visitors)", cmd_publish),
+        ("list", "list published journeys and the active version of each", cmd_list),
+        ("pause", "stop new entries into a journey (visitors in flight finish)", cmd_pause),
+        ("resume", "let visitors enter a journey again", cmd_resume),
+    ):
+        command = commands.add_parser(name, help=helptext)
+        target = command.add_mutually_exclusive_group()
+        target.add_argument("--local", metavar="URL", nargs="?", const=DEFAULT_LOCAL, help="the local stack (default)")
+        target.add_argument("--stack", help="a deployed CloudFormation stack, read with your AWS credentials")
+        target.add_argument("--config-table", help="the ConfigTable name, with your AWS credentials")
+        if name == "publish":
+            command.add_argument("files", nargs="+", type=Path)
+        elif name in ("pause", "resume"):
+            command.add_argument("journey_id")
+            if name == "resume":
+                command.add_argument("--version", type=int)
+        command.set_defaults(run=func)
+    return parser
+
+
+def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
+    failed = 0
+    for path in args.files:
+        try:
+            journey = _load(path)
+        except JourneyDefinitionError as error:
+            failed += 1
+            print(f"✗ {error}", file=out)
+            continue
+        print(f"✓ {path}: {journey.id} v{journey.version} ({journey.status}), {len(journey.nodes)} nodes", file=out)
+    return 1 if failed else 0
+
+
+def cmd_simulate(args: argparse.Namespace, out: TextIO) -> int:
+    journey = _load(args.journey)
+    lines = sys.stdin.read().splitlines() if str(args.events) == "-" else args.events.read_text().splitlines()
+    simulator = Simulator(journey)
+    last = None
+    for number, event, visitor, profile in _read_events(lines, args.start):
+        try:
+            simulator.add_event(visitor, event, profile)
+        except ValueError as error:
+            raise CliError(f"{args.events}:{number}: {error}") from error
+        last = max(last or event.timestamp, event.timestamp)
+    horizon = parse_duration(args.until or "30d")
+    timeline = simulator.run(until=(last + horizon) if last else None)
+    for entry in timeline:
+        print(entry.model_dump_json() if args.json else entry.describe(), file=out)
+    _print_summary(timeline, out, quiet=args.json)
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace, out: TextIO) -> int:
+    catalog = _catalog(args)
+    for path in args.files:
+        text = path.read_text(encoding="utf-8")
+        journey = load_journey_yaml(text, origin=str(path))
+        catalog.publish(journey, text)
+        print(f"published {journey.id} v{journey.version} ({journey.status})", file=out)
+    return 0
+
+
+def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
+    catalog = _catalog(args)
+    active = catalog.active_index(fresh=True)
+    published = catalog.published()
+    if not published:
+        print("no journeys published", file=out)
+    for journey_id, versions in published.items():
+        state = f"active v{active[journey_id]}" if journey_id in active else "paused"
+        print(f"{journey_id:<32} {state:<12} versions {', '.join(map(str, versions))}", file=out)
+    return 0
+
+
+def cmd_pause(args: argparse.Namespace, out: TextIO) -> int:
+    from footprint.adapters.journey_catalog import UnknownJourneyError
+
+    try:
+        _catalog(args).pause(args.journey_id)
+    except UnknownJourneyError as error:
+        raise CliError(str(error)) from error
+    print(f"paused {args.journey_id}: no new entries; visitors in flight finish", file=out)
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace, out: TextIO) -> int:
+    from footprint.adapters.journey_catalog import UnknownJourneyError
+
+    try:
+        version = _catalog(args).resume(args.journey_id, args.version)
+    except UnknownJourneyError as error:
+        raise CliError(str(error)) from error
+    print(f"resumed {args.journey_id} v{version}", file=out)
+    return 0
+
+
+def _load(path: Path) -> Journey:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise CliError(f"cannot read {path}: {error.strerror}") from error
+    return load_journey_yaml(text, origin=str(path))
+
+
+def _read_events(lines: list[str], start: datetime | None) -> Iterator[tuple[int, EventInput, str, ProfileView | None]]:
+    origin = start
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip() or raw.lstrip().startswith("#"):
+            continue
+        try:
+            item: dict[str, Any] = json.loads(raw)
+            if "at" in item:
+                at = _parse_time(str(item["at"]))
+                origin = origin or at
+            else:
+                at = (origin or DEFAULT_START) + parse_duration(item.get("after", "0s"))
+            visitor = str(item.get("visitor", "visitor-1"))
+            event = EventInput(
+                id=str(item.get("id") or f"line-{number}"),
+                name=str(item["event"]),
+                properties=item.get("properties") or {},
+                timestamp=at,
+            )
+            profile = ProfileView.model_validate({"id": visitor, **item["profile"]}) if "profile" in item else None
+        except (ValueError, KeyError, TypeError) as error:
+            raise CliError(f"line {number}: {error}") from error
+        yield number, event, visitor, profile
+
+
+def _print_summary(timeline: list[TimelineEntry], out: TextIO, quiet: bool) -> None:
+    if quiet:
+        return
+    sent = sum(1 for entry in timeline if entry.outcome == "sent")
+    converted = sum(1 for entry in timeline if entry.outcome == "converted")
+    print(f"-- {len(timeline)} steps, {sent} messages sent, {converted} converted", file=out)
+
+
+def _parse_time(value: str) -> datetime:
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _catalog(args: argparse.Namespace) -> Any:
+    """The journey catalog of the chosen stack (the local one unless told otherwise)."""
+    import boto3
+
+    from footprint.adapters.journey_catalog import DynamoJourneyCatalog
+
+    if args.config_table:
+        table = args.config_table
+    elif args.stack:
+        outputs = boto3.client("cloudformation").describe_stacks(StackName=args.stack)["Stacks"][0].get("Outputs", [])
+        table = next((o["OutputValue"] for o in outputs if o["OutputKey"] == "ConfigTableName"), None)
+        if not table:
+            raise CliError(f"stack {args.stack} has no ConfigTableName output")
+    else:
+        url = (args.local or DEFAULT_LOCAL).rstrip("/") + "/_local/stack.json"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - a loopback URL the user gave
+                stack = json.load(response)
+        except OSError as error:
+            raise CliError(f"no local stack at {url} ({error}); start it with `make run`") from error
+        os.environ.update(stack["aws_environment"])
+        table = stack["tables"]["ConfigTable"]
+    return DynamoJourneyCatalog(boto3.client("dynamodb"), table, cache_seconds=0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,60 @@
+"""The `footprint` CLI offline: validate and simulate (publish/list/pause are tested on the local stack)."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+from footprint_local.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICES = ROOT / "journeys" / "services-consult.yaml"
+EXAMPLE_EVENTS = ROOT / "journeys" / "examples" / "services-consult.jsonl"
+
+
+def run(*argv: str) -> tuple[int, str]:
+    out = io.StringIO()
+    return main(list(argv), out=out), out.getvalue()
+
+
+def test_validate_accepts_every_shipped_journey() -> None:
+    files = sorted(str(p) for p in (ROOT / "journeys").glob("*.yaml"))
+    status, output = run("validate", *files)
+    assert status == 0
+    assert output.count("✓") == len(files) >= 4
+
+
+def test_validate_reports_a_broken_journey(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(SERVICES.read_text().replace("next: consult_form", "next: no_such_node"))
+    status, output = run("validate", str(broken))
+    assert status == 1
+    assert "no_such_node" in output
+
+
+def test_simulate_prints_the_reference_timeline() -> None:
+    status, output = run("simulate", str(SERVICES), str(EXAMPLE_EVENTS), "--json")
+    assert status == 0
+    sent = [json.loads(line) for line in output.splitlines() if json.loads(line)["outcome"] == "sent"]
+    assert [(entry["at"][11:19], entry["channel"]) for entry in sent] == [
+        ("02:00:10", "onsite_form"),  # the 10 s `unless add_to_cart` window has passed
+        ("02:00:35", "onsite_push"),  # 10 s after the form was dismissed at 02:00:25
+        ("02:00:10", "web_push"),  # one day after the behaviour (next day)
+        ("12:30:00", "web_push"),  # the stronger one, the evening after the ignored push
+    ]
+    assert [entry["at"][:10] for entry in sent] == ["2026-11-23", "2026-11-23", "2026-11-24", "2026-11-25"]
+
+
+def test_simulate_is_deterministic() -> None:
+    first = run("simulate", str(SERVICES), str(EXAMPLE_EVENTS))
+    second = run("simulate", str(SERVICES), str(EXAMPLE_EVENTS))
+    assert first == second
+
+
+def test_simulate_reports_a_bad_line(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    events = tmp_path / "events.jsonl"
+    events.write_text('{"at": "2026-11-23T02:00:00Z"}\n')
+    status, _ = run("simulate", str(SERVICES), str(events))
+    assert status == 1
+    assert "line 1" in capsys.readouterr().err

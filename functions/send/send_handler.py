@@ -1,0 +1,44 @@
+"""send: consumes SendQueue and delivers each message on its channel, exactly once per idempotency key.
+
+Failures are reported per record (partial batch response). A body that is not an OutgoingMessage,
+or a delivery that may pass later, fails only its own record: SQS retries it and, after the
+queue's maxReceiveCount, moves it to SendDeadLetterQueue. The rest of the batch goes on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from footprint.adapters.send_wiring import idempotency_config, send_service
+from footprint.models.messages import OutgoingMessage
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+# A batch whose records all failed is still a partial response (all listed), not a function error.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+def on_message(record: SQSRecord) -> None:
+    message = OutgoingMessage.model_validate_json(record.body)
+    send_service().deliver(message)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    # Lets Powertools expire an in-progress record when this invocation times out.
+    idempotency_config().register_lambda_context(context)
+    return process_partial_response(
+        event=event,
+        record_handler=on_message,
+        processor=processor,
+        context=context,
+    )

@@ -1,0 +1,36 @@
+"""Channel credentials from AWS Secrets Manager, through Powertools Parameters (cached per container)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.parameters import (
+    GetParameterError,
+    SecretsProvider,
+    TransformParameterError,
+)
+
+from footprint.services.send import RetryableDeliveryError
+
+# A rotated secret reaches warm containers within this many seconds.
+DEFAULT_MAX_AGE_SECONDS = 300
+
+
+class SecretJson:
+    """One JSON secret, read on first use and re-read after ``max_age`` seconds."""
+
+    def __init__(self, provider: SecretsProvider, name: str, max_age: int = DEFAULT_MAX_AGE_SECONDS) -> None:
+        self.provider = provider
+        self.name = name
+        self.max_age = max_age
+
+    def __call__(self) -> dict[str, Any]:
+        try:
+            value = self.provider.get(self.name, max_age=self.max_age, transform="json")
+        except (GetParameterError, TransformParameterError) as error:
+            # Missing, unreadable or not JSON: a deployment problem. Retrying keeps the messages (then
+            # in the dead-letter queue, ready to redrive) until someone fixes it.
+            raise RetryableDeliveryError(f"secret {self.name!r} unreadable: {error}") from error
+        if not isinstance(value, dict):
+            raise RetryableDeliveryError(f"secret {self.name!r} is not a JSON object")
+        return value

@@ -1,0 +1,195 @@
+"""Web push (RFC 8030) to every browser the visitor subscribed, encrypted (RFC 8291, aes128gcm)
+and signed with the stack's VAPID key (RFC 8292) by pywebpush.
+
+What a user configures: a Secrets Manager secret named by VAPID_SECRET_NAME holding JSON
+``{"private_key_pem": "-----BEGIN PRIVATE KEY-----...", "public_key": "<base64url, uncompressed
+P-256 point>", "subject": "mailto:ops@example.com"}``; the snippet subscribes browsers with that
+``public_key`` as ``applicationServerKey``.
+
+Content of a web push step (Liquid-rendered): ``title``, ``body``, ``url`` (opened on click),
+``icon``, ``tag`` (defaults to the journey id, so a later push of the same journey replaces an
+unread earlier one), ``ttl`` (seconds the push service keeps it for an offline browser),
+``urgency`` (very-low, low, normal, high). The browser's service worker receives JSON
+``{title, body, url, icon, tag, message_id}``.
+
+Outcomes per subscription: 201 delivered; 404/410 subscription gone (permanent); 429, 5xx and
+network errors retry; other 4xx (bad VAPID key, payload too large) are permanent. With several
+subscriptions, one delivery is enough to call the message sent: retrying would send it again to
+the browsers that already got it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from py_vapid import Vapid, Vapid01
+from pywebpush import WebPushException, webpush
+
+from footprint.models.messages import OutgoingMessage
+from footprint.models.profile import Profile, WebPushSubscription
+from footprint.services.send import DeliveryResult, RetryableDeliveryError
+
+DEFAULT_TTL_SECONDS = 24 * 60 * 60
+DEFAULT_TIMEOUT_SECONDS = 10.0
+GONE_STATUSES = frozenset({404, 410})
+RETRYABLE_STATUSES = frozenset({408, 425, 429})
+URGENCIES = frozenset({"very-low", "low", "normal", "high"})
+
+
+class VapidKeyError(ValueError):
+    """The VAPID secret does not hold a usable key pair."""
+
+
+@dataclass(frozen=True)
+class VapidKeys:
+    signer: Vapid01
+    public_key: str
+    subject: str
+
+
+def vapid_keys_from_secret(secret: Mapping[str, Any]) -> VapidKeys:
+    """Parse the secret's JSON (see the module docstring)."""
+    try:
+        pem = str(secret["private_key_pem"]).strip().encode()
+        subject = str(secret["subject"])
+        # pywebpush does not take a PEM string as the key; Vapid.from_pem does.
+        signer = Vapid.from_pem(pem)
+    except (KeyError, ValueError, TypeError) as error:
+        raise VapidKeyError(f"VAPID secret unusable: {type(error).__name__}") from error
+    return VapidKeys(signer=signer, public_key=str(secret.get("public_key", "")), subject=subject)
+
+
+class CachedVapidKeys:
+    """Parses the secret again only when its content changes (the secret itself is cached upstream)."""
+
+    def __init__(self, read_secret: Callable[[], Mapping[str, Any]]) -> None:
+        self.read_secret = read_secret
+        self._lock = threading.Lock()
+        self._parsed: tuple[str, VapidKeys] | None = None
+
+    def __call__(self) -> VapidKeys:
+        secret = self.read_secret()
+        fingerprint = json.dumps(secret, sort_keys=True, default=str)
+        with self._lock:
+            if self._parsed is None or self._parsed[0] != fingerprint:
+                self._parsed = (fingerprint, vapid_keys_from_secret(secret))
+            return self._parsed[1]
+
+
+@dataclass
+class _Attempts:
+    delivered: int = 0
+    gone: int = 0
+    refused: list[str] | None = None
+    retryable: list[str] | None = None
+
+    def refuse(self, reason: str) -> None:
+        self.refused = [*(self.refused or []), reason]
+
+    def retry(self, reason: str) -> None:
+        self.retryable = [*(self.retryable or []), reason]
+
+
+class WebPushSender:
+    def __init__(
+        self,
+        keys: Callable[[], VapidKeys],
+        *,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        default_ttl: int = DEFAULT_TTL_SECONDS,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.keys = keys
+        self.timeout = timeout
+        self.default_ttl = default_ttl
+        self.session = session or requests.Session()
+
+    def send(self, message: OutgoingMessage, profile: Profile, rendered: Mapping[str, Any]) -> DeliveryResult:
+        try:
+            keys = self.keys()
+        except VapidKeyError as error:
+            raise RetryableDeliveryError(str(error)) from error
+        payload = json.dumps(push_payload(message, rendered), ensure_ascii=False)
+        ttl = _int(rendered.get("ttl"), self.default_ttl)
+        urgency = str(rendered.get("urgency") or "normal")
+        headers: dict[str, str | int | float] = {"Urgency": urgency if urgency in URGENCIES else "normal"}
+        attempts = _Attempts()
+        for subscription in profile.web_push_subscriptions:
+            self._push(subscription, payload, keys=keys, ttl=ttl, headers=headers, attempts=attempts)
+        return _outcome(attempts, len(profile.web_push_subscriptions))
+
+    def _push(
+        self,
+        subscription: WebPushSubscription,
+        payload: str,
+        *,
+        keys: VapidKeys,
+        ttl: int,
+        headers: dict[str, str | int | float],
+        attempts: _Attempts,
+    ) -> None:
+        try:
+            webpush(
+                subscription_info={"endpoint": subscription.endpoint, "keys": dict(subscription.keys)},
+                data=payload,
+                vapid_private_key=keys.signer,
+                # A fresh dict per call: pywebpush writes `aud` and `exp` into it.
+                vapid_claims={"sub": keys.subject},
+                timeout=self.timeout,
+                ttl=ttl,
+                headers=headers,
+                requests_session=self.session,
+            )
+        except WebPushException as error:
+            status = error.status_code
+            if status in GONE_STATUSES:
+                attempts.gone += 1
+            elif status is not None and (status in RETRYABLE_STATUSES or status >= 500):
+                attempts.retry(f"push service answered {status}")
+            else:
+                attempts.refuse(f"push service refused: {status or error.message}")
+        except requests.RequestException as error:
+            attempts.retry(f"push service unreachable: {type(error).__name__}")
+        except (ValueError, TypeError, KeyError) as error:
+            # Malformed subscription keys (p256dh not a P-256 point, auth missing, ...).
+            attempts.refuse(f"invalid subscription: {type(error).__name__}")
+        else:
+            attempts.delivered += 1
+
+
+def push_payload(message: OutgoingMessage, rendered: Mapping[str, Any]) -> dict[str, Any]:
+    """What the service worker receives."""
+    return {
+        "title": str(rendered.get("title") or ""),
+        "body": str(rendered.get("body") or ""),
+        "url": str(rendered.get("url") or ""),
+        "icon": str(rendered.get("icon") or ""),
+        "tag": str(rendered.get("tag") or message.journey_id),
+        "message_id": message.idempotency_key,
+    }
+
+
+def _outcome(attempts: _Attempts, subscriptions: int) -> DeliveryResult:
+    notes = [*(attempts.refused or []), *(attempts.retryable or [])]
+    if attempts.gone:
+        notes.append(f"{attempts.gone} subscription(s) gone (404/410)")
+    if attempts.delivered:
+        detail = f"delivered to {attempts.delivered} of {subscriptions} subscription(s)"
+        return DeliveryResult("sent", "; ".join([detail, *notes]))
+    if attempts.retryable:
+        raise RetryableDeliveryError("; ".join(notes))
+    if attempts.gone and not attempts.refused:
+        return DeliveryResult("failed", "subscription gone (404/410)")
+    return DeliveryResult("failed", "; ".join(notes) or "no subscription")
+
+
+def _int(value: object, default: int) -> int:
+    try:
+        return max(0, int(str(value)))
+    except ValueError:
+        return default

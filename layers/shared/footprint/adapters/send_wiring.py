@@ -1,0 +1,162 @@
+"""The send function's composition root: its service, built from settings once per cold start.
+
+Like ``footprint.adapters.wiring``: nothing is read or created at import; settings are read and
+boto3 clients created on the first call, then cached. ``reset()`` forgets everything (tests).
+
+Channels are configured as follows (a channel that is not configured records "skipped" with
+"channel not configured"):
+- onsite_form, onsite_push, webhook: always.
+- email: SENDER_EMAIL (a verified SES identity).
+- web_push: VAPID_SECRET_NAME (see footprint.adapters.channels.web_push).
+- sms: SMS_PROVIDER_URL, optional SMS_PROVIDER_SECRET_NAME (see channels.sms).
+- zalo_zns: ZALO_ZNS_PROVIDER_URL, optional ZALO_ZNS_PROVIDER_SECRET_NAME (see channels.zalo_zns).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
+from botocore.config import Config
+
+from footprint.adapters.channels.email import SesEmailSender
+from footprint.adapters.channels.onsite import OnsiteInboxSender
+from footprint.adapters.channels.secrets import SecretJson
+from footprint.adapters.channels.sms import SmsRelaySender, TokenSource, no_token
+from footprint.adapters.channels.web_push import CachedVapidKeys, WebPushSender
+from footprint.adapters.channels.webhook import WebhookSender
+from footprint.adapters.channels.zalo_zns import ZaloZnsRelaySender
+from footprint.adapters.outbox import DynamoOutbox
+from footprint.adapters.profiles_store import DynamoProfileStore
+from footprint.clock import current_clock
+from footprint.models.messages import DeliveryRecord, MessageChannel
+from footprint.services.send import ChannelSender, DeliveryGuard, SendService
+from footprint.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_sesv2 import SESV2Client
+
+# Powertools keeps a completed delivery's result this long; the outbox row guards beyond that.
+IDEMPOTENCY_EXPIRY = timedelta(days=7)
+# A stable prefix (instead of the module and function name) keeps records valid across refactors.
+IDEMPOTENCY_KEY_PREFIX = "footprint-send"
+# Fail fast inside a 30 s Lambda; botocore's standard mode retries throttling with backoff.
+_CLIENT_CONFIG = Config(connect_timeout=3, read_timeout=10, retries={"mode": "standard", "max_attempts": 3})
+
+
+@cache
+def dynamodb() -> DynamoDBClient:
+    return boto3.client("dynamodb", config=_CLIENT_CONFIG)
+
+
+@cache
+def sesv2() -> SESV2Client:
+    return boto3.client("sesv2", config=_CLIENT_CONFIG)
+
+
+@cache
+def secrets() -> SecretsProvider:
+    client: SecretsManagerClient = boto3.client("secretsmanager", config=_CLIENT_CONFIG)
+    return SecretsProvider(boto3_client=client)
+
+
+@cache
+def idempotency_config() -> IdempotencyConfig:
+    """The handler registers each invocation's Lambda context here, so an attempt cut short by the
+    Lambda timeout does not block its retry until the record expires."""
+    return IdempotencyConfig(
+        event_key_jmespath="idempotency_key",
+        raise_on_no_idempotency_key=True,
+        expires_after_seconds=int(IDEMPOTENCY_EXPIRY.total_seconds()),
+    )
+
+
+def idempotency_guard(settings: Settings) -> DeliveryGuard:
+    persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=dynamodb())
+    guard: DeliveryGuard = idempotent_function(
+        data_keyword_argument="message",
+        persistence_store=persistence,
+        config=idempotency_config(),
+        output_serializer=PydanticSerializer(DeliveryRecord),
+        key_prefix=IDEMPOTENCY_KEY_PREFIX,
+    )
+    return guard
+
+
+class PowertoolsDeliveryMetrics:
+    """Counts per outcome (MessagesSent, MessagesSkipped, MessagesFailed, MessagesDuplicate, ...),
+    published once per invocation by the handler's ``log_metrics``. No channel dimension: each
+    dimension combination is a billed custom metric in the user's account; the outbox rows answer
+    "which channel works" for reports."""
+
+    def __init__(self) -> None:
+        # Metrics instances share one metric set per process, so this adds to the handler's.
+        self.metrics = Metrics()
+
+    def count(self, outcome: str, channel: MessageChannel) -> None:
+        name = "Messages" + "".join(part.capitalize() for part in outcome.split("_"))
+        self.metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+
+
+def channels(settings: Settings) -> dict[MessageChannel, ChannelSender]:
+    onsite = OnsiteInboxSender()
+    configured: dict[MessageChannel, ChannelSender] = {
+        "onsite_form": onsite,
+        "onsite_push": onsite,
+        "webhook": WebhookSender(),
+    }
+    if settings.sender_email:
+        configured["email"] = SesEmailSender(sesv2(), settings.sender_email)
+    if settings.vapid_secret_name:
+        vapid_secret = SecretJson(secrets(), settings.vapid_secret_name)
+        configured["web_push"] = WebPushSender(CachedVapidKeys(vapid_secret))
+    if settings.sms_provider_url:
+        configured["sms"] = SmsRelaySender(settings.sms_provider_url, _token(settings.sms_provider_secret_name))
+    if settings.zalo_zns_provider_url:
+        zns_token = _token(settings.zalo_zns_provider_secret_name)
+        configured["zalo_zns"] = ZaloZnsRelaySender(settings.zalo_zns_provider_url, zns_token)
+    return configured
+
+
+def _token(secret_name: str) -> TokenSource:
+    if not secret_name:
+        return no_token
+    secret = SecretJson(secrets(), secret_name)
+
+    def token() -> str | None:
+        value: Any = secret().get("token")
+        return str(value) if value else None
+
+    return token
+
+
+@cache
+def send_service() -> SendService:
+    settings = get_settings()
+    client = dynamodb()
+    return SendService(
+        profiles=DynamoProfileStore(client, settings.profiles_table, settings.events_table),
+        outbox=DynamoOutbox(client, settings.messages_table, timedelta(days=settings.event_retention_days)),
+        channels=channels(settings),
+        clock=current_clock(),
+        metrics=PowertoolsDeliveryMetrics(),
+        guard=idempotency_guard(settings),
+    )
+
+
+def reset() -> None:
+    for factory in (dynamodb, sesv2, secrets, idempotency_config, send_service, get_settings):
+        factory.cache_clear()

@@ -1,0 +1,487 @@
+"""Channel adapters against real protocols: webhook-style POSTs to a loopback server, SES and the
+outbox on moto, and the channels send_wiring configures."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import boto3
+import pytest
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.ses.models import ses_backends
+
+from footprint.adapters import send_wiring
+from footprint.adapters.channels.email import SesEmailSender
+from footprint.adapters.channels.onsite import OnsiteInboxSender
+from footprint.adapters.channels.sms import SmsRelaySender
+from footprint.adapters.channels.webhook import WebhookSender
+from footprint.adapters.channels.zalo_zns import ZaloZnsRelaySender, zalo_phone
+from footprint.adapters.outbox import DynamoOutbox
+from footprint.models.messages import DeliveryRecord, MessageChannel, OutgoingMessage
+from footprint.models.profile import Profile
+from footprint.services.send import RetryableDeliveryError
+from footprint.settings import Settings
+from tests.builders import T0
+from tests.integration.conftest import Tables
+
+pytestmark = pytest.mark.integration
+
+REGION = "us-east-1"
+
+
+# ------------------------------------------------------------------ a loopback HTTP receiver
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+
+class Receiver:
+    """Records each POST; answers 200, or the status scripted for the path (302 redirects to /target)."""
+
+    def __init__(self) -> None:
+        self.received: list[Received] = []
+        self.status_for: dict[str, int] = {}
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                body = json.loads(self.rfile.read(length) or b"null")
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                receiver.received.append(Received(self.path, headers, body))
+                status = receiver.status_for.get(self.path, 200)
+                self.send_response(status)
+                if status in (301, 302, 307, 308):
+                    self.send_header("Location", "/target")
+                reply = b'{"error": "template not found"}' if status == 400 else b"{}"
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            do_POST = _answer
+            do_GET = _answer
+
+            def log_message(self, *args: Any) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = Receiver()
+    yield server
+    server.close()
+
+
+def message(channel: MessageChannel, key: str = "j:1:e:n:0") -> OutgoingMessage:
+    return OutgoingMessage(
+        idempotency_key=key,
+        profile_id="p-1",
+        source_id="demo",
+        journey_id="cart-abandoned",
+        journey_version=2,
+        enrollment_id="e-1",
+        node_id="n-1",
+        channel=channel,
+        context={"cart_value": 720000},
+        requested_at=T0,
+    )
+
+
+LAN = Profile(
+    profile_id="p-1",
+    source_id="demo",
+    user_id="u-42",
+    email="lan@example.com",
+    phone="0912 345 678",
+    traits={"name": "Trần Lan", "city": "Hà Nội"},
+)
+
+
+# ------------------------------------------------------------------ webhook
+
+
+def test_a_webhook_posts_the_message_with_its_idempotency_key(receiver: Receiver) -> None:
+    rendered = {
+        "url": f"{receiver.url}/crm",
+        "headers": {"X-Team": "sales"},
+        "data": {"note": "Gọi lại cho Lan"},
+    }
+
+    result = WebhookSender(timeout=5).send(message("webhook"), LAN, rendered)
+
+    assert (result.status, result.detail) == ("sent", "webhook answered 200")
+    [request] = receiver.received
+    assert request.path == "/crm"
+    assert request.headers["idempotency-key"] == "j:1:e:n:0"
+    assert request.headers["x-team"] == "sales"
+    assert request.headers["content-type"] == "application/json; charset=utf-8"
+    assert request.body == {
+        "message_id": "j:1:e:n:0",
+        "journey_id": "cart-abandoned",
+        "journey_version": 2,
+        "node_id": "n-1",
+        "channel": "webhook",
+        "profile": {
+            "profile_id": "p-1",
+            "user_id": "u-42",
+            "email": "lan@example.com",
+            "phone": "0912 345 678",
+            "traits": {"name": "Trần Lan", "city": "Hà Nội"},
+        },
+        "context": {"cart_value": 720000},
+        "data": {"note": "Gọi lại cho Lan"},
+    }
+
+
+@pytest.mark.parametrize("status", [408, 429, 500, 503])
+def test_a_webhook_answering_later_maybe_is_retried(receiver: Receiver, status: int) -> None:
+    receiver.status_for["/hook"] = status
+
+    with pytest.raises(RetryableDeliveryError, match=str(status)):
+        WebhookSender(timeout=5).send(message("webhook"), LAN, {"url": f"{receiver.url}/hook"})
+
+
+@pytest.mark.parametrize("status", [400, 401, 404, 410])
+def test_a_webhook_refusal_is_permanent(receiver: Receiver, status: int) -> None:
+    receiver.status_for["/hook"] = status
+
+    result = WebhookSender(timeout=5).send(message("webhook"), LAN, {"url": f"{receiver.url}/hook"})
+
+    assert result.status == "failed"
+    assert result.detail.startswith(f"webhook answered {status}")
+
+
+@pytest.mark.parametrize("status", [302, 307])
+def test_a_webhook_redirect_is_not_followed(receiver: Receiver, status: int) -> None:
+    receiver.status_for["/moved"] = status
+
+    result = WebhookSender(timeout=5).send(message("webhook"), LAN, {"url": f"{receiver.url}/moved"})
+
+    assert result.status == "failed"
+    assert [r.path for r in receiver.received] == ["/moved"]
+
+
+@pytest.mark.parametrize("url", ["", "file:///etc/passwd", "ftp://example.com/x", "javascript:alert(1)", "http://"])
+def test_a_webhook_needs_an_http_url(url: str) -> None:
+    result = WebhookSender(timeout=5).send(message("webhook"), LAN, {"url": url})
+
+    assert result.status == "failed"
+    assert "not an http(s) URL" in result.detail
+
+
+def test_an_unreachable_webhook_is_retried(receiver: Receiver) -> None:
+    url = receiver.url
+    receiver.close()
+
+    with pytest.raises(RetryableDeliveryError):
+        WebhookSender(timeout=5).send(message("webhook"), LAN, {"url": f"{url}/hook"})
+
+
+# ------------------------------------------------------------------ SMS and Zalo ZNS relays
+
+
+def test_an_sms_goes_to_the_relay_with_a_bearer_token(receiver: Receiver) -> None:
+    sender = SmsRelaySender(f"{receiver.url}/sms", token=lambda: "s3cret", timeout=5)
+
+    result = sender.send(message("sms"), LAN, {"text": "Giỏ hàng của bạn còn 2 sản phẩm", "sender": "SHOP"})
+
+    assert result.status == "sent"
+    [request] = receiver.received
+    assert request.headers["authorization"] == "Bearer s3cret"
+    assert request.headers["idempotency-key"] == "j:1:e:n:0"
+    assert request.body == {
+        "to": "0912 345 678",
+        "text": "Giỏ hàng của bạn còn 2 sản phẩm",
+        "sender": "SHOP",
+        "message_id": "j:1:e:n:0",
+        "profile_id": "p-1",
+        "journey_id": "cart-abandoned",
+        "node_id": "n-1",
+    }
+
+
+def test_an_sms_without_text_fails_without_calling_the_relay(receiver: Receiver) -> None:
+    result = SmsRelaySender(f"{receiver.url}/sms", timeout=5).send(message("sms"), LAN, {"text": "  "})
+
+    assert (result.status, result.detail) == ("failed", "sms content needs text")
+    assert receiver.received == []
+
+
+def test_a_zalo_zns_message_is_shaped_like_zalo_s_template_request(receiver: Receiver) -> None:
+    sender = ZaloZnsRelaySender(f"{receiver.url}/zns", timeout=5)
+    rendered = {"template_id": "231456", "template_data": {"customer_name": "Trần Lan", "order_code": "A-17"}}
+
+    result = sender.send(message("zalo_zns"), LAN, rendered)
+
+    assert result.status == "sent"
+    [request] = receiver.received
+    assert "authorization" not in request.headers
+    assert request.body == {
+        "phone": "84912345678",
+        "template_id": "231456",
+        "template_data": {"customer_name": "Trần Lan", "order_code": "A-17"},
+        "tracking_id": "j:1:e:n:0",
+    }
+
+
+def test_a_zalo_relay_refusal_is_recorded_with_its_reason(receiver: Receiver) -> None:
+    receiver.status_for["/zns"] = 400
+    sender = ZaloZnsRelaySender(f"{receiver.url}/zns", timeout=5)
+
+    result = sender.send(message("zalo_zns"), LAN, {"template_id": "1", "template_data": {}})
+
+    assert result.status == "failed"
+    assert "template not found" in result.detail
+
+
+@pytest.mark.parametrize(
+    ("phone", "expected"),
+    [
+        ("0912345678", "84912345678"),
+        ("0912 345 678", "84912345678"),
+        ("+84 912-345-678", "84912345678"),
+        ("0084912345678", "84912345678"),
+        ("84912345678", "84912345678"),
+        ("+1 415 555 0100", None),
+        ("12", None),
+        ("", None),
+    ],
+)
+def test_zalo_phone_numbers(phone: str, expected: str | None) -> None:
+    assert zalo_phone(phone) == expected
+
+
+def test_a_foreign_number_is_not_sent_to_zalo(receiver: Receiver) -> None:
+    sender = ZaloZnsRelaySender(f"{receiver.url}/zns", timeout=5)
+    foreign = LAN.model_copy(update={"phone": "+1 415 555 0100"})
+
+    result = sender.send(message("zalo_zns"), foreign, {"template_id": "1", "template_data": {}})
+
+    assert result.status == "failed"
+    assert receiver.received == []
+
+
+# ------------------------------------------------------------------ onsite
+
+
+def test_onsite_messages_are_queued_without_any_call() -> None:
+    result = OnsiteInboxSender().send(message("onsite_push"), LAN, {"title": "Ưu đãi"})
+
+    assert result.status == "queued_onsite"
+
+
+# ------------------------------------------------------------------ email (SES v2 on moto)
+
+
+@pytest.fixture
+def ses(moto_aws: None) -> Any:
+    return boto3.client("sesv2")
+
+
+def sent_emails() -> list[Any]:
+    return list(ses_backends[DEFAULT_ACCOUNT_ID][REGION].sent_messages)
+
+
+def test_an_email_is_sent_from_the_verified_sender(ses: Any) -> None:
+    ses.create_email_identity(EmailIdentity="shop@example.com")
+    rendered = {
+        "subject": "Lan ơi, giỏ hàng đang chờ",
+        "html": "<p>Còn <b>2</b> sản phẩm</p>",
+        "text": "Còn 2",
+    }
+
+    result = SesEmailSender(ses, "shop@example.com").send(message("email"), LAN, rendered)
+
+    assert result.status == "sent"
+    assert result.detail.startswith("ses message id ")
+    [email] = sent_emails()
+    assert email.source == "shop@example.com"
+    assert email.destinations["ToAddresses"] == ["lan@example.com"]
+    assert email.subject == "Lan ơi, giỏ hàng đang chờ"
+    # moto keeps only the HTML part of a two-part message.
+    assert email.body == "<p>Còn <b>2</b> sản phẩm</p>"
+
+
+def test_an_unverified_sender_is_a_permanent_failure(ses: Any) -> None:
+    sender = SesEmailSender(ses, "nobody@example.com")
+
+    result = sender.send(message("email"), LAN, {"subject": "s", "text": "t"})
+
+    assert result.status == "failed"
+    assert "MessageRejected" in result.detail
+    assert sent_emails() == []
+
+
+def test_an_email_without_subject_or_body_fails_before_ses(ses: Any) -> None:
+    ses.create_email_identity(EmailIdentity="shop@example.com")
+    sender = SesEmailSender(ses, "shop@example.com")
+
+    assert sender.send(message("email"), LAN, {"subject": "", "text": "t"}).status == "failed"
+    assert sender.send(message("email"), LAN, {"subject": "s"}).status == "failed"
+    assert sent_emails() == []
+
+
+def test_a_text_only_email_gets_an_escaped_html_part(ses: Any) -> None:
+    ses.create_email_identity(EmailIdentity="shop@example.com")
+
+    rendered = {"subject": "s", "text": "a < b\nxin chào"}
+
+    SesEmailSender(ses, "shop@example.com").send(message("email"), LAN, rendered)
+
+    assert sent_emails()[0].body == "a &lt; b<br>\nxin chào"
+
+
+# ------------------------------------------------------------------ the outbox (MessagesTable on moto)
+
+
+@pytest.fixture
+def outbox(tables: Tables) -> DynamoOutbox:
+    return DynamoOutbox(tables.client, tables.messages, retention=timedelta(days=400))
+
+
+def record(key: str, status: Any = "sent", channel: MessageChannel = "email") -> DeliveryRecord:
+    return DeliveryRecord(
+        idempotency_key=key,
+        profile_id="p-1",
+        journey_id="cart-abandoned",
+        node_id="n-1",
+        channel=channel,
+        status=status,
+        detail="ok",
+        rendered={"title": "Ưu đãi"},
+        sent_at=T0,
+    )
+
+
+def test_a_message_can_be_claimed_once(outbox: DynamoOutbox) -> None:
+    first = outbox.claim(message("email", "k"), T0)
+    second = outbox.claim(message("email", "k"), T0 + timedelta(seconds=1))
+
+    assert (first.acquired, first.claimed_at) == (True, T0)
+    assert (second.acquired, second.settled, second.claimed_at) == (False, None, T0)
+
+
+def test_a_settled_row_is_returned_to_later_claims(outbox: DynamoOutbox) -> None:
+    outbox.claim(message("email", "k"), T0)
+
+    assert outbox.settle(record("k")) is True
+    again = outbox.claim(message("email", "k"), T0)
+
+    assert (again.acquired, again.settled) == (False, record("k"))
+    assert outbox.get("k") == record("k")
+    key = {"pk": {"S": "message#k"}, "sk": {"S": "message"}}
+    item = outbox.client.get_item(TableName=outbox.table_name, Key=key)["Item"]
+    names = ("profile_id", "journey_id", "node_id", "channel", "status")
+    assert {name: item[name]["S"] for name in names} == {
+        "profile_id": "p-1",
+        "journey_id": "cart-abandoned",
+        "node_id": "n-1",
+        "channel": "email",
+        "status": "sent",
+    }
+    assert int(item["expires_at"]["N"]) == int((T0 + timedelta(days=400)).timestamp())
+    assert "onsite_pending" not in item
+
+
+def test_settle_needs_an_open_claim(outbox: DynamoOutbox) -> None:
+    assert outbox.settle(record("never-claimed")) is False
+    outbox.claim(message("email", "k"), T0)
+    outbox.settle(record("k"))
+
+    assert outbox.settle(record("k", status="failed")) is False
+    assert outbox.get("k") == record("k")
+
+
+def test_a_released_claim_can_be_claimed_again_but_a_settled_row_is_never_released(
+    outbox: DynamoOutbox,
+) -> None:
+    outbox.claim(message("email", "k"), T0)
+    outbox.release("k")
+    assert outbox.claim(message("email", "k"), T0).acquired is True
+
+    outbox.settle(record("k"))
+    outbox.release("k")
+
+    assert outbox.claim(message("email", "k"), T0).settled == record("k")
+
+
+def test_queued_onsite_rows_are_the_profile_s_inbox_until_shown(outbox: DynamoOutbox) -> None:
+    rows: list[tuple[str, MessageChannel, str]] = [
+        ("a", "onsite_form", "queued_onsite"),
+        ("b", "email", "sent"),
+        ("c", "onsite_push", "queued_onsite"),
+    ]
+    for key, channel, status in rows:
+        outbox.claim(message(channel, key), T0)
+        outbox.settle(record(key, status, channel))
+
+    assert [r.idempotency_key for r in outbox.pending_onsite("p-1")] == ["a", "c"]
+    assert outbox.pending_onsite("p-other") == []
+
+    outbox.mark_onsite_shown("a")
+    outbox.mark_onsite_shown("a")
+    outbox.mark_onsite_shown("unknown")
+
+    assert [r.idempotency_key for r in outbox.pending_onsite("p-1")] == ["c"]
+    assert outbox.get("unknown") is None
+
+
+# ------------------------------------------------------------------ which channels are configured
+
+
+@pytest.fixture
+def settings() -> Iterator[Settings]:
+    send_wiring.reset()
+    tables = {"events_table": "e", "profiles_table": "p", "config_table": "c", "messages_table": "m"}
+    yield Settings.model_validate({**tables, "idempotency_table": "i"})
+    send_wiring.reset()
+
+
+def test_channels_without_configuration_are_left_out(settings: Settings) -> None:
+    bare = settings.model_copy(update={"sender_email": "", "vapid_secret_name": ""})
+
+    assert sorted(send_wiring.channels(bare)) == ["onsite_form", "onsite_push", "webhook"]
+
+
+def test_configured_channels_are_wired(settings: Settings) -> None:
+    configured = settings.model_copy(
+        update={
+            "sender_email": "shop@example.com",
+            "vapid_secret_name": "footprint/vapid",
+            "sms_provider_url": "https://relay.example/sms",
+            "zalo_zns_provider_url": "https://relay.example/zns",
+        }
+    )
+
+    channels = send_wiring.channels(configured)
+
+    assert sorted(channels) == [
+        "email",
+        "onsite_form",
+        "onsite_push",
+        "sms",
+        "web_push",
+        "webhook",
+        "zalo_zns",
+    ]
+    assert isinstance(channels["sms"], SmsRelaySender)
+    assert channels["sms"].endpoint == "https://relay.example/sms"

@@ -1,0 +1,370 @@
+"""send_handler end to end on moto: SQS batches in, SES emails and outbox rows out, exactly once.
+
+The tables come from tests/integration/conftest.py (the template's key schemas); the handler builds
+its own service through send_wiring, as in Lambda.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import boto3
+import pytest
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.ses.models import ses_backends
+
+import send_handler
+from footprint.adapters import send_wiring
+from footprint.adapters.profiles_store import profile_to_item
+from footprint.clock import ManualClock, SystemClock, use_clock
+from footprint.models.messages import OutgoingMessage
+from footprint.models.profile import Profile
+from footprint.services.send import OUTCOME_UNKNOWN
+from tests.builders import T0
+from tests.integration.conftest import Tables
+
+pytestmark = pytest.mark.integration
+
+REGION = "us-east-1"
+SENDER = "shop@example.com"
+
+
+@dataclass
+class LambdaContext:
+    function_name: str = "SendFunction"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:{DEFAULT_ACCOUNT_ID}:function:SendFunction"
+    aws_request_id: str = "req-1"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+@dataclass
+class Stack:
+    tables: Tables
+    clock: ManualClock
+
+    @property
+    def dynamodb(self) -> Any:
+        return self.tables.client
+
+    def invoke(self, *bodies: str, message_ids: list[str] | None = None) -> dict[str, Any]:
+        ids = message_ids or [str(uuid.uuid4()) for _ in bodies]
+        event = {"Records": [sqs_record(body, mid) for body, mid in zip(bodies, ids, strict=True)]}
+        return dict(send_handler.handler(event, LambdaContext()))
+
+    def outbox_row(self, key: str) -> dict[str, Any] | None:
+        item = self.dynamodb.get_item(TableName=self.tables.messages, Key=outbox_key(key)).get("Item")
+        return dict(item) if item else None
+
+    def status_of(self, key: str) -> tuple[str, str]:
+        row = self.outbox_row(key)
+        assert row is not None
+        return row["status"]["S"], row.get("detail", {"S": ""})["S"]
+
+    def forget_idempotency_records(self) -> None:
+        """What 7 days (the Powertools record's expiry) do; the outbox row stays."""
+        for item in self.dynamodb.scan(TableName=self.tables.idempotency)["Items"]:
+            self.dynamodb.delete_item(TableName=self.tables.idempotency, Key={"id": item["id"]})
+
+
+def outbox_key(key: str) -> dict[str, Any]:
+    return {"pk": {"S": f"message#{key}"}, "sk": {"S": "message"}}
+
+
+def sqs_record(body: str, message_id: str) -> dict[str, Any]:
+    """The shape Lambda's SQS event source delivers."""
+    return {
+        "messageId": message_id,
+        "receiptHandle": f"rh-{message_id}",
+        "body": body,
+        "attributes": {
+            "ApproximateReceiveCount": "1",
+            "SentTimestamp": "1795000000000",
+            "SenderId": "AIDAEXAMPLE",
+            "ApproximateFirstReceiveTimestamp": "1795000000001",
+        },
+        "messageAttributes": {},
+        "md5OfBody": hashlib.md5(body.encode()).hexdigest(),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": f"arn:aws:sqs:{REGION}:{DEFAULT_ACCOUNT_ID}:SendQueue",
+        "awsRegion": REGION,
+    }
+
+
+@pytest.fixture
+def stack(tables: Tables, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    monkeypatch.setenv("SENDER_EMAIL", SENDER)
+    monkeypatch.setenv("VAPID_SECRET_NAME", "")
+    clock = ManualClock(T0)
+    use_clock(clock)
+    send_wiring.reset()
+    boto3.client("sesv2").create_email_identity(EmailIdentity=SENDER)
+    for profile in (HOA, ANONYMOUS):
+        tables.client.put_item(TableName=tables.profiles, Item=profile_to_item(profile))
+    yield Stack(tables, clock)
+    send_wiring.reset()
+    use_clock(SystemClock())
+
+
+KEY = "view-no-cart:1:e-1:email-1:0"
+HOA = Profile(
+    profile_id="p-hoa",
+    source_id="demo",
+    email="hoa@example.com",
+    traits={"name": "Nguyễn Thị Hoa"},
+)
+ANONYMOUS = Profile(profile_id="p-anon", source_id="demo")
+
+
+def email(key: str = KEY, profile_id: str = "p-hoa", **fields: Any) -> str:
+    values: dict[str, Any] = {
+        "idempotency_key": key,
+        "profile_id": profile_id,
+        "source_id": "demo",
+        "journey_id": "view-no-cart",
+        "journey_version": 1,
+        "enrollment_id": "e-1",
+        "node_id": "email-1",
+        "channel": "email",
+        "content": {
+            "subject": "{{ profile.name }} ơi, {{ product.name }} vẫn còn hàng",
+            "html": "<p>Chỉ {{ product.price }}đ</p>",
+            "text": "Chỉ {{ product.price }}đ",
+        },
+        "context": {"product": {"name": "Váy nữ phong cách hè", "price": 350000}},
+        "requested_at": T0,
+    }
+    values.update(fields)
+    return OutgoingMessage.model_validate(values).model_dump_json()
+
+
+def sent_emails() -> list[Any]:
+    return list(ses_backends[DEFAULT_ACCOUNT_ID][REGION].sent_messages)
+
+
+def failures(response: dict[str, Any]) -> list[str]:
+    return [item["itemIdentifier"] for item in response["batchItemFailures"]]
+
+
+# ------------------------------------------------------------------ delivery
+
+
+def test_an_email_message_is_rendered_sent_through_ses_and_recorded(stack: Stack) -> None:
+    response = stack.invoke(email())
+
+    assert failures(response) == []
+    [sent] = sent_emails()
+    assert sent.destinations["ToAddresses"] == ["hoa@example.com"]
+    assert sent.subject == "Nguyễn Thị Hoa ơi, Váy nữ phong cách hè vẫn còn hàng"
+    assert sent.body == "<p>Chỉ 350000đ</p>"
+    row = stack.outbox_row(KEY)
+    assert row is not None
+    names = ("profile_id", "journey_id", "node_id", "channel", "status", "sent_at")
+    assert {k: row[k]["S"] for k in names} == {
+        "profile_id": "p-hoa",
+        "journey_id": "view-no-cart",
+        "node_id": "email-1",
+        "channel": "email",
+        "status": "sent",
+        "sent_at": T0.isoformat(),
+    }
+    assert json.loads(row["data"]["S"])["rendered"]["subject"].startswith("Nguyễn Thị Hoa ơi")
+
+
+def test_skips_are_recorded_and_send_nothing(stack: Stack) -> None:
+    response = stack.invoke(
+        email("k-unknown", profile_id="p-nobody"),
+        email("k-no-address", profile_id="p-anon"),
+        email("k-sms", channel="sms", content={"text": "hi"}),
+    )
+
+    assert failures(response) == []
+    assert sent_emails() == []
+    assert stack.status_of("k-unknown") == ("skipped", "unknown profile")
+    assert stack.status_of("k-no-address") == ("skipped", "no email address, or email declined")
+    assert stack.status_of("k-sms") == ("skipped", "channel not configured")
+
+
+def test_onsite_messages_wait_in_the_outbox_for_the_browser(stack: Stack) -> None:
+    body = email("k-onsite", channel="onsite_push", content={"title": "Ưu đãi cho {{ profile.name }}"})
+
+    stack.invoke(body)
+
+    row = stack.outbox_row("k-onsite")
+    assert row is not None
+    assert (row["status"]["S"], row["onsite_pending"]["S"], row["profile_id"]["S"]) == (
+        "queued_onsite",
+        "1",
+        "p-hoa",
+    )
+    assert json.loads(row["data"]["S"])["rendered"] == {"title": "Ưu đãi cho Nguyễn Thị Hoa"}
+
+
+# ------------------------------------------------------------------ poison records
+
+
+def test_a_poison_record_fails_alone_and_the_rest_of_the_batch_is_delivered(stack: Stack) -> None:
+    response = stack.invoke(
+        email("k-1"),
+        "not json at all",
+        json.dumps({"idempotency_key": "k-x", "channel": "carrier_pigeon"}),
+        email("k-2"),
+        message_ids=["m-1", "m-poison", "m-invalid", "m-2"],
+    )
+
+    # SQS keeps the failed ones and, after maxReceiveCount, moves them to SendDeadLetterQueue.
+    assert failures(response) == ["m-poison", "m-invalid"]
+    assert len(sent_emails()) == 2
+    assert stack.status_of("k-1")[0] == stack.status_of("k-2")[0] == "sent"
+
+
+def test_a_batch_of_only_poison_records_is_a_partial_response_not_an_error(stack: Stack) -> None:
+    response = stack.invoke("{}", "[]", message_ids=["m-a", "m-b"])
+
+    assert failures(response) == ["m-a", "m-b"]
+
+
+# ------------------------------------------------------------------ duplicates
+
+
+def test_the_same_message_twice_in_one_batch_is_delivered_once(stack: Stack) -> None:
+    body = email()
+
+    response = stack.invoke(body, body, message_ids=["m-1", "m-1"])
+
+    assert failures(response) == []
+    assert len(sent_emails()) == 1
+
+
+def test_a_redelivered_batch_is_delivered_once(stack: Stack) -> None:
+    bodies = (email("k-1"), email("k-2"), email("k-3"))
+
+    first = stack.invoke(*bodies, message_ids=["m-1", "m-2", "m-3"])
+    second = stack.invoke(*bodies, message_ids=["m-1", "m-2", "m-3"])
+
+    assert failures(first) == failures(second) == []
+    assert len(sent_emails()) == 3
+
+
+def test_two_sqs_messages_with_the_same_idempotency_key_are_delivered_once(stack: Stack) -> None:
+    # e.g. evaluate re-ran a step and enqueued it again: new SQS message id, same key.
+    stack.invoke(email(), message_ids=["m-first"])
+    stack.clock.advance(timedelta(hours=1))
+    stack.invoke(email(), message_ids=["m-second"])
+
+    assert len(sent_emails()) == 1
+    assert stack.status_of(KEY)[0] == "sent"
+
+
+def test_the_outbox_still_guards_after_the_idempotency_records_expire(stack: Stack) -> None:
+    stack.invoke(email())
+    stack.forget_idempotency_records()
+    stack.clock.advance(timedelta(days=8))
+
+    response = stack.invoke(email())
+
+    assert failures(response) == []
+    assert len(sent_emails()) == 1
+
+
+def test_the_idempotency_record_alone_stops_a_duplicate(stack: Stack) -> None:
+    # Each guard holds on its own: here the outbox row is gone, the Powertools record is not.
+    stack.invoke(email())
+    [record] = stack.dynamodb.scan(TableName=stack.tables.idempotency)["Items"]
+    assert record["id"]["S"].startswith("footprint-send#")
+    assert record["status"]["S"] == "COMPLETED"
+    stack.dynamodb.delete_item(TableName=stack.tables.messages, Key=outbox_key(KEY))
+
+    response = stack.invoke(email())
+
+    assert failures(response) == []
+    assert len(sent_emails()) == 1
+
+
+def test_an_attempt_that_died_mid_delivery_is_retried_later_then_recorded_not_resent(stack: Stack) -> None:
+    # Given a claim left open by an attempt that stopped between the claim and the result
+    key = KEY
+    stack.dynamodb.put_item(
+        TableName=stack.tables.messages,
+        Item={
+            "pk": {"S": f"message#{key}"},
+            "sk": {"S": "message"},
+            "status": {"S": "sending"},
+            "claimed_at": {"S": T0.isoformat()},
+        },
+    )
+
+    # While that attempt may still be running, the message goes back to the queue
+    assert failures(stack.invoke(email(), message_ids=["m-1"])) == ["m-1"]
+    # Once it cannot be running any more, the message is recorded as failed, never resent
+    stack.clock.advance(timedelta(minutes=3))
+    assert failures(stack.invoke(email(), message_ids=["m-1"])) == []
+
+    assert sent_emails() == []
+    assert stack.status_of(key) == ("failed", OUTCOME_UNKNOWN)
+
+
+# ------------------------------------------------------------------ retries
+
+
+class FlakyWebhook:
+    """Answers the scripted statuses in order, then 200."""
+
+    def __init__(self, *statuses: int) -> None:
+        self.statuses = list(statuses)
+        self.calls = 0
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                hook.calls += 1
+                self.send_response(hook.statuses.pop(0) if hook.statuses else 200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def flaky_webhook() -> Iterator[FlakyWebhook]:
+    hook = FlakyWebhook(503)
+    yield hook
+    hook.close()
+
+
+def test_a_retryable_failure_fails_the_record_and_the_retry_delivers_once(
+    stack: Stack, flaky_webhook: FlakyWebhook
+) -> None:
+    body = email("k-hook", channel="webhook", content={"url": flaky_webhook.url})
+
+    first = stack.invoke(body, email("k-mail"), message_ids=["m-hook", "m-mail"])
+    assert failures(first) == ["m-hook"]
+    assert stack.outbox_row("k-hook") is None  # the claim was released for the retry
+
+    second = stack.invoke(body, message_ids=["m-hook"])
+    third = stack.invoke(body, message_ids=["m-hook"])
+
+    assert failures(second) == failures(third) == []
+    assert flaky_webhook.calls == 2  # the 503, then one delivery
+    assert stack.status_of("k-hook") == ("sent", "webhook answered 200")
+    assert len(sent_emails()) == 1

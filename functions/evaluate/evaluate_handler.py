@@ -36,7 +36,9 @@ def on_timer_record(record: SQSRecord) -> None:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    records = event.get("Records") or [{}]
+    records = event.get("Records") or []
+    if not records:
+        return {"batchItemFailures": []}
     if records[0].get("eventSource") == "aws:dynamodb":
         return process_partial_response(
             event=event, record_handler=on_event_record, processor=stream_processor, context=context

@@ -58,8 +58,11 @@ class WarpClock:
 class ManualClock:
     """Stands still until a test moves it."""
 
-    def __init__(self, start: datetime) -> None:
+    def __init__(self, start: datetime, pending_delay: float = 1.0) -> None:
         self._now = start
+        # Real seconds before a not-yet-due timer is looked at again (0: at once, for tests that
+        # drain queues by hand).
+        self.pending_delay = pending_delay
         self._lock = threading.Lock()
 
     def now(self) -> datetime:
@@ -68,7 +71,7 @@ class ManualClock:
 
     def real_seconds_until(self, moment: datetime) -> float:
         # Time only moves when the test says so; a timer that is not yet due is retried soon.
-        return 0.0 if moment <= self.now() else 1.0
+        return 0.0 if moment <= self.now() else self.pending_delay
 
     def advance(self, delta: timedelta) -> None:
         with self._lock:

@@ -44,12 +44,14 @@ class SchedulerTimers:
         self.dead_letter_arn = dead_letter_arn
 
     def schedule(self, wake_up: WakeUp) -> None:
-        seconds = self.clock.real_seconds_until(wake_up.due_at)
-        if seconds < SCHEDULER_MIN_SECONDS:
+        # Which mechanism follows the journey's time; how long SQS holds the message follows the
+        # wall clock (they differ only on the local stack's warped clock).
+        if (wake_up.due_at - self.clock.now()).total_seconds() < SCHEDULER_MIN_SECONDS:
+            delay = self.clock.real_seconds_until(wake_up.due_at)
             self.sqs.send_message(
                 QueueUrl=self.timers_queue_url,
                 MessageBody=wake_up.model_dump_json(),
-                DelaySeconds=min(SQS_MAX_DELAY_SECONDS, math.ceil(seconds)),
+                DelaySeconds=min(SQS_MAX_DELAY_SECONDS, math.ceil(delay)),
             )
             return
         try:
@@ -74,7 +76,7 @@ class SchedulerTimers:
                 raise
 
     def cancel(self, wake_up_id: str, due_at: datetime) -> None:
-        if self.clock.real_seconds_until(due_at) < SCHEDULER_MIN_SECONDS:
+        if (due_at - self.clock.now()).total_seconds() < SCHEDULER_MIN_SECONDS:
             return  # an SQS timer cannot be recalled; the engine ignores it as stale
         try:
             self.scheduler.delete_schedule(Name=wake_up_id, GroupName=self.schedule_group)

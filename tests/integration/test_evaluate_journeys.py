@@ -1,0 +1,157 @@
+"""evaluate on moto with a published journey: at-least-once in, exactly-once out.
+
+Duplicate stream records, a wake-up delivered twice and a retried batch must not produce a second
+step or a second message.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+import evaluate_handler
+from footprint.adapters import wiring
+from footprint.adapters.journey_catalog import DynamoJourneyCatalog
+from footprint.clock import ManualClock, SystemClock, use_clock
+from footprint.models.journey import load_journey_yaml
+from tests.builders import tracked
+from tests.integration.conftest import Tables
+from tests.integration.test_evaluate_profiles import store_event
+from tests.lambda_context import lambda_context
+
+SERVICES = Path(__file__).resolve().parents[2] / "journeys" / "services-consult.yaml"
+START = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # 09:00 in Ho Chi Minh City, outside quiet hours
+
+
+@pytest.fixture
+def stack(tables: Tables, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    sqs = boto3.client("sqs")
+    queues = {name: sqs.create_queue(QueueName=name)["QueueUrl"] for name in ("send", "timers", "scheduler-dlq")}
+    arn = {
+        name: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        for name, url in queues.items()
+    }
+    boto3.client("scheduler").create_schedule_group(Name="footprint-wake-ups")
+    monkeypatch.setenv("SEND_QUEUE_URL", queues["send"])
+    monkeypatch.setenv("TIMERS_QUEUE_URL", queues["timers"])
+    monkeypatch.setenv("TIMERS_QUEUE_ARN", arn["timers"])
+    monkeypatch.setenv("SCHEDULE_GROUP", "footprint-wake-ups")
+    monkeypatch.setenv("SCHEDULER_ROLE_ARN", "arn:aws:iam::123456789012:role/scheduler")
+    monkeypatch.setenv("SCHEDULER_DEAD_LETTER_ARN", arn["scheduler-dlq"])
+    clock = ManualClock(START, pending_delay=0)
+    use_clock(clock)
+    wiring.reset()
+    text = SERVICES.read_text(encoding="utf-8")
+    DynamoJourneyCatalog(tables.client, tables.config, cache_seconds=0).publish(load_journey_yaml(text), text)
+    yield {"sqs": sqs, "queues": queues, "clock": clock, "tables": tables}
+    use_clock(SystemClock())
+
+
+def drain(stack: dict[str, Any], queue: str) -> list[dict[str, Any]]:
+    messages = []
+    while True:
+        batch = stack["sqs"].receive_message(QueueUrl=stack["queues"][queue], MaxNumberOfMessages=10)
+        if not batch.get("Messages"):
+            return messages
+        for message in batch["Messages"]:
+            stack["sqs"].delete_message(QueueUrl=stack["queues"][queue], ReceiptHandle=message["ReceiptHandle"])
+            messages.append(message)
+
+
+def sqs_event(*messages: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "Records": [
+            {
+                "messageId": f"{m['MessageId']}-{i}",
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:timers",
+                "awsRegion": "us-east-1",
+            }
+            for i, m in enumerate(messages)
+        ]
+    }
+
+
+def schedules() -> list[dict[str, Any]]:
+    client = boto3.client("scheduler")
+    names = [s["Name"] for s in client.list_schedules(GroupName="footprint-wake-ups")["Schedules"]]
+    return [client.get_schedule(Name=n, GroupName="footprint-wake-ups") for n in names]
+
+
+def evaluate(event: dict[str, Any]) -> dict[str, Any]:
+    return evaluate_handler.handler(event, lambda_context("evaluate"))
+
+
+def product_view(stack: dict[str, Any]) -> dict[str, Any]:
+    return store_event(
+        stack["tables"],
+        tracked(
+            event="product_viewed",
+            anonymous_id="lan",
+            at=START,
+            properties={"product_id": "vay-nu-he", "name": "Váy nữ phong cách hè", "dwell_seconds": 16},
+            context={"timezone": "Asia/Ho_Chi_Minh"},
+        ),
+    )
+
+
+def test_duplicate_stream_records_and_a_double_fired_timer_send_once(stack: dict[str, Any]) -> None:
+    record = product_view(stack)
+    # The same record three times: in one batch, and again in a retried batch.
+    assert evaluate({"Records": [record, record]}) == {"batchItemFailures": []}
+    assert evaluate({"Records": [record]}) == {"batchItemFailures": []}
+    timers = drain(stack, "timers")
+    assert len(timers) == 1, "one pending-entry timer (the 10 s `unless add_to_cart` window)"
+    assert json.loads(timers[0]["Body"])["due_at"].startswith("2026-11-23T02:00:10")
+
+    stack["clock"].advance(timedelta(seconds=10))
+    # The wake-up is delivered twice (SQS is at least once), once in a batch with itself.
+    assert evaluate(sqs_event(timers[0], timers[0])) == {"batchItemFailures": []}
+    assert evaluate(sqs_event(timers[0])) == {"batchItemFailures": []}
+    sends = drain(stack, "send")
+    assert [json.loads(m["Body"])["channel"] for m in sends] == ["onsite_form"]
+    message = json.loads(sends[0]["Body"])
+    assert message["context"]["trigger"]["product_id"] == "vay-nu-he"
+    assert message["idempotency_key"].startswith("services-consult.v1.")
+    # Waiting for the form answer (30 minutes): a Scheduler schedule, not an SQS timer.
+    assert drain(stack, "timers") == []
+    [schedule] = schedules()
+    assert schedule["ScheduleExpression"] == "at(2026-11-23T02:30:10)"
+    assert schedule["ActionAfterCompletion"] == "DELETE"
+    assert json.loads(schedule["Target"]["Input"])["node_id"] == "await_form_response"
+
+
+def test_a_schedule_that_fires_twice_advances_the_journey_once(stack: dict[str, Any]) -> None:
+    subscription = {"endpoint": "https://push.example/lan", "keys": {"p256dh": "k", "auth": "a"}}
+    subscribed = tracked(
+        event="web_push_subscribed",
+        anonymous_id="lan",
+        at=START - timedelta(minutes=1),
+        properties={"subscription": subscription},
+    )
+    evaluate({"Records": [store_event(stack["tables"], subscribed)]})
+    evaluate({"Records": [product_view(stack)]})
+    stack["clock"].advance(timedelta(seconds=10))
+    evaluate(sqs_event(*drain(stack, "timers")))
+    drain(stack, "send")
+    [schedule] = schedules()
+    fired = {"MessageId": "s1", "ReceiptHandle": "r1", "Body": schedule["Target"]["Input"]}
+    stack["clock"].advance(timedelta(minutes=30))
+    # Scheduler fires at least once: the same Input twice, in two invocations.
+    evaluate(sqs_event(fired))
+    evaluate(sqs_event(fired))
+    # The form timed out; the next step is the one-day wait: exactly one new schedule, no message.
+    assert drain(stack, "send") == []
+    waits = [s for s in schedules() if json.loads(s["Target"]["Input"])["node_id"] == "one_day_after_view"]
+    assert len(waits) == 1
+    assert waits[0]["ScheduleExpression"] == "at(2026-11-24T02:00:10)"

@@ -51,6 +51,8 @@ class DynamoEnrollmentStore:
             "data": {"S": enrollment.model_dump_json()},
             "unsettled_effects": {"S": _effects.dump_json(list(effects)).decode()},
         }
+        if enrollment.current_node:  # readable in the console and on the local page
+            item["current_node"] = {"S": enrollment.current_node}
         condition: dict[str, Any]
         if read_revision is None:
             condition = {"ConditionExpression": "attribute_not_exists(pk)"}

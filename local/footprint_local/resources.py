@@ -1,0 +1,184 @@
+"""Creates the template's tables, queues and schedule groups on moto, under local physical names.
+
+Nothing here lists a resource by hand: every table, queue (with its redrive policy) and schedule
+group comes from infra/template.yaml through ``footprint_local.template``. Physical names follow
+CloudFormation's habit of prefixing the stack name: ``footprint-local-EventsTable``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from footprint_local.aws import ACCOUNT_ID, REGION
+from footprint_local.template import PhysicalResource, Template
+
+if TYPE_CHECKING:
+    from footprint_local.aws import AwsClients
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StackResources:
+    """What each logical id of the template is called in the running local stack."""
+
+    stack_name: str
+    tables: dict[str, PhysicalResource] = field(default_factory=dict)
+    queues: dict[str, PhysicalResource] = field(default_factory=dict)
+    schedule_groups: dict[str, PhysicalResource] = field(default_factory=dict)
+    functions: dict[str, PhysicalResource] = field(default_factory=dict)
+    # Everything else a template value may reference (roles, layers, log groups, the API).
+    others: dict[str, PhysicalResource] = field(default_factory=dict)
+
+    @property
+    def physical(self) -> dict[str, PhysicalResource]:
+        return self.others | self.functions | self.schedule_groups | self.queues | self.tables
+
+    def table_name(self, logical_id: str) -> str:
+        return self.tables[logical_id].ref
+
+    def queue_url(self, logical_id: str) -> str:
+        return self.queues[logical_id].ref
+
+    def queue_arn(self, logical_id: str) -> str:
+        return self.queues[logical_id].attributes["Arn"]
+
+    def queue_name(self, logical_id: str) -> str:
+        return self.queues[logical_id].attributes["QueueName"]
+
+    def schedule_group_name(self, logical_id: str) -> str:
+        return self.schedule_groups[logical_id].ref
+
+
+def physical_name(stack_name: str, logical_id: str) -> str:
+    return f"{stack_name}-{logical_id}"
+
+
+def provision(template: Template, clients: AwsClients, stack_name: str) -> StackResources:
+    """Create every table, queue and schedule group of the template; name everything else."""
+    resources = StackResources(stack_name=stack_name)
+    for table in template.tables:
+        name = physical_name(stack_name, table.logical_id)
+        description = clients.dynamodb.create_table(**table.create_table_kwargs(name))["TableDescription"]
+        if table.ttl_attribute:
+            clients.dynamodb.update_time_to_live(
+                TableName=name,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": table.ttl_attribute},
+            )
+        resources.tables[table.logical_id] = PhysicalResource.table(
+            name, description["TableArn"], description.get("LatestStreamArn")
+        )
+    # The loader orders dead-letter queues before the queues that redrive to them.
+    for queue in template.queues:
+        name = physical_name(stack_name, queue.logical_id)
+        if queue.attributes.get("FifoQueue") == "true":
+            name += ".fifo"
+        dead_letter_arn = (
+            resources.queue_arn(queue.redrive_target_logical_id) if queue.redrive_target_logical_id else None
+        )
+        url = clients.sqs.create_queue(QueueName=name, Attributes=queue.create_queue_attributes(dead_letter_arn))[
+            "QueueUrl"
+        ]
+        arn = clients.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        resources.queues[queue.logical_id] = PhysicalResource.queue(url, arn)
+    for group_logical_id in template.schedule_groups:
+        name = physical_name(stack_name, group_logical_id)
+        arn = clients.scheduler.create_schedule_group(Name=name)["ScheduleGroupArn"]
+        resources.schedule_groups[group_logical_id] = PhysicalResource.named(name, arn)
+    for function in template.functions:
+        name = physical_name(stack_name, function.logical_id)
+        arn = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{name}"
+        resources.functions[function.logical_id] = PhysicalResource.named(name, arn)
+    known = resources.physical
+    for logical_id, resource in template.resources.items():
+        if logical_id not in known:
+            resources.others[logical_id] = _named_only(stack_name, logical_id, str(resource.get("Type", "")))
+    logger.info(
+        "created %d tables, %d queues, %d schedule group(s) from the template",
+        len(resources.tables),
+        len(resources.queues),
+        len(resources.schedule_groups),
+    )
+    return resources
+
+
+def _named_only(stack_name: str, logical_id: str, resource_type: str) -> PhysicalResource:
+    """A resource moto does not need to hold, but whose name or ARN a function may be given."""
+    name = physical_name(stack_name, logical_id)
+    arns = {
+        "AWS::IAM::Role": f"arn:aws:iam::{ACCOUNT_ID}:role/{name}",
+        "AWS::Logs::LogGroup": f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:{name}",
+        "AWS::Serverless::LayerVersion": f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:layer:{name}:1",
+    }
+    return PhysicalResource.named(name, arns.get(resource_type))
+
+
+def seed_demo_source(clients: AwsClients, resources: StackResources, write_key: str) -> None:
+    """The demo shop's source, so the demo page and the printed curl line work out of the box."""
+    source = {
+        "source_id": "demo",
+        "name": "Demo shop",
+        "allowed_origins": ["http://localhost:*", "http://127.0.0.1:*"],
+    }
+    clients.dynamodb.put_item(
+        TableName=resources.table_name("ConfigTable"),
+        Item={"id": {"S": f"source/{write_key}"}, "value": {"S": json.dumps(source)}},
+    )
+
+
+def verify_sender(clients: AwsClients, sender_email: str) -> None:
+    """SES (and moto) refuse to send from an unverified address; deployed stacks verify it by hand."""
+    clients.ses.verify_email_identity(EmailAddress=sender_email)
+
+
+def create_vapid_secret(clients: AwsClients, secret_name: str) -> str:
+    """A fresh VAPID key pair in the secret web push reads (deployed stacks create it once by hand).
+
+    Returns the public key (base64url, uncompressed P-256 point): the browser's applicationServerKey.
+    """
+    private_key = ec.generate_private_key(ec.SECP256R1())
+    private_pem = private_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode("ascii")
+    point = private_key.public_key().public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+    public_key = base64.urlsafe_b64encode(point).decode("ascii").rstrip("=")
+    secret = {"private_key_pem": private_pem, "public_key": public_key, "subject": "mailto:local@example.com"}
+    clients.secrets.create_secret(Name=secret_name, SecretString=json.dumps(secret))
+    return public_key
+
+
+def publish_journeys(clients: AwsClients, resources: StackResources, directory: Path) -> list[str]:
+    """Publish every journey YAML of ``directory`` (the repository's examples), as the CLI would.
+
+    A journey that does not load is logged and skipped: the stack starts anyway.
+    """
+    try:
+        from footprint.adapters.journey_catalog import DynamoJourneyCatalog
+        from footprint.models.journey import load_journey_yaml
+    except ImportError as error:
+        logger.warning("journeys not published: %s", error)
+        return []
+    catalog = DynamoJourneyCatalog(clients.dynamodb, resources.table_name("ConfigTable"), cache_seconds=0)
+    published = []
+    for path in sorted(directory.glob("*.yaml")):
+        text = path.read_text(encoding="utf-8")
+        try:
+            journey = load_journey_yaml(text, origin=path.name)
+            catalog.publish(journey, text)
+        except Exception as error:
+            logger.warning("journey %s not published: %s", path.name, error)
+            continue
+        published.append(f"{journey.id} v{journey.version} ({journey.status})")
+    if published:
+        logger.info("published journeys: %s", ", ".join(published))
+    return published

@@ -1,0 +1,172 @@
+"""The reference scenario (seed 000) end to end on the local stack, driven over HTTP with a moved clock.
+
+Events go in through the tracking API, through the stream pump into evaluate; waits go through SQS
+timers (10 s) and Scheduler (1 day and more); messages come out through SendQueue and send. Web push
+goes to a loopback push service, really encrypted.
+"""
+
+from __future__ import annotations
+
+import http.server
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from footprint.clock import ManualClock
+from footprint_local.cli import main as footprint_cli
+from footprint_local.stack import LocalStack
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("local_stack")]
+
+JOURNEYS = Path(__file__).resolve().parents[2] / "journeys"
+START = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # 09:00 in Ho Chi Minh City
+WRITE_KEY = "demo-write-key"
+
+
+class PushService(http.server.BaseHTTPRequestHandler):
+    received: list[dict[str, Any]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["content-length"]))
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        PushService.received.append({"path": self.path, "headers": headers, "body": body})
+        self.send_response(201)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def push_service() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), PushService)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def clock() -> ManualClock:
+    return ManualClock(START, pending_delay=0.2)
+
+
+@pytest.fixture(scope="module")
+def stack(clock: ManualClock) -> Iterator[LocalStack]:
+    with LocalStack(
+        port=0,
+        moto_port=0,
+        clock=clock,
+        journeys_dir=JOURNEYS,
+        sqs_retry_seconds=0,
+        stream_retry_pause_seconds=0.02,
+        scheduler_poll_seconds=0.05,
+    ) as running:
+        yield running
+
+
+def track(stack: LocalStack, clock: ManualClock, event: str, message_id: str, **properties: Any) -> None:
+    response = requests.post(
+        f"{stack.api_url}/v1/track",
+        auth=(WRITE_KEY, ""),
+        json={
+            "anonymousId": "lan",
+            "messageId": message_id,
+            "event": event,
+            "properties": properties,
+            "timestamp": clock.now().isoformat(),
+            "context": {"timezone": "Asia/Ho_Chi_Minh"},
+        },
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+
+
+def services_messages(stack: LocalStack) -> list[dict[str, Any]]:
+    rows = [m for m in stack.state()["messages"] if m.get("journey_id") == "services-consult"]
+    return sorted(rows, key=lambda m: str(m.get("sent_at")))
+
+
+def wait_for_messages(stack: LocalStack, count: int) -> list[dict[str, Any]]:
+    stack.wait_until(lambda: len(services_messages(stack)) >= count, timeout=20)
+    return services_messages(stack)
+
+
+def test_the_services_flow_on_the_local_stack(stack: LocalStack, clock: ManualClock, push_service: str) -> None:
+    subscription = {"endpoint": f"{push_service}/push/lan", "keys": _browser_keys()}
+    track(stack, clock, "web_push_subscribed", "m-sub", subscription=subscription)
+    product = {"product_id": "vay-nu-he", "name": "Váy nữ phong cách hè", "dwell_seconds": 16}
+    track(stack, clock, "product_viewed", "m-view", **product)
+    # The same call again (a client retry): stored once, evaluated once.
+    track(stack, clock, "product_viewed", "m-view", **product)
+
+    # 10 s without add_to_cart: the consult form, at once.
+    clock.advance(timedelta(seconds=10))
+    stack.wake_pumps()
+    [form] = wait_for_messages(stack, 1)
+    assert form["channel"] == "onsite_form"
+
+    # The visitor closes the form; 10 s later, an onsite push about the product.
+    clock.advance(timedelta(seconds=5))
+    track(stack, clock, "form_dismissed", "m-dismiss", journey_id="services-consult", node_id="consult_form")
+    stack.wait_until(
+        lambda: any(e.get("current_node") == "pause_after_dismiss" for e in _enrollments(stack)), timeout=10
+    )
+    clock.advance(timedelta(seconds=10))
+    stack.wake_pumps()
+    messages = wait_for_messages(stack, 2)
+    assert [m["channel"] for m in messages] == ["onsite_form", "onsite_push"]
+
+    # One day after the behaviour: a web push, through a Scheduler schedule.
+    clock.advance(timedelta(days=1))
+    stack.wake_pumps()
+    messages = wait_for_messages(stack, 3)
+    assert messages[2]["channel"] == "web_push"
+    assert messages[2]["status"] == "sent"
+
+    # Not clicked within a day: a stronger web push the next evening (19:30 local, 12:30 UTC).
+    clock.advance(timedelta(days=1))
+    stack.wake_pumps()
+    stack.wait_until(lambda: any(e.get("current_node") == "next_evening" for e in _enrollments(stack)), timeout=20)
+    clock.advance(timedelta(hours=11))
+    stack.wake_pumps()
+    messages = wait_for_messages(stack, 4)
+    assert [m["channel"] for m in messages] == ["onsite_form", "onsite_push", "web_push", "web_push"]
+    assert str(messages[3]["sent_at"]) >= "2026-03-04T12:30"  # not before the evening it waited for
+    assert len({m["pk"] for m in messages}) == 4  # one outbox row per idempotency key
+    assert len(PushService.received) == 2
+    assert all(r["headers"]["content-encoding"] == "aes128gcm" for r in PushService.received)
+
+
+def test_the_cli_publishes_and_pauses_on_the_local_stack(stack: LocalStack, capsys: Any) -> None:
+    local = stack.local_page_url.split("/_local")[0]
+    assert footprint_cli(["list", "--local", local]) == 0
+    assert "services-consult" in capsys.readouterr().out
+    assert footprint_cli(["pause", "services-consult", "--local", local]) == 0
+    assert footprint_cli(["list", "--local", local]) == 0
+    assert "paused" in capsys.readouterr().out
+    assert footprint_cli(["resume", "services-consult", "--local", local]) == 0
+
+
+def _enrollments(stack: LocalStack) -> list[dict[str, Any]]:
+    return [e for e in stack.state().get("enrollments", []) if e.get("journey_id") == "services-consult"]
+
+
+def _browser_keys() -> dict[str, str]:
+    import base64
+    import os
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    public = key.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    return {"p256dh": b64(public), "auth": b64(os.urandom(16))}

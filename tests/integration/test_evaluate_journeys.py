@@ -20,6 +20,7 @@ from footprint.adapters import wiring
 from footprint.adapters.journey_catalog import DynamoJourneyCatalog
 from footprint.clock import ManualClock, SystemClock, use_clock
 from footprint.models.journey import load_journey_yaml
+from footprint.models.profile import profile_id_for
 from tests.builders import tracked
 from tests.integration.conftest import Tables
 from tests.integration.test_evaluate_profiles import store_event
@@ -155,3 +156,37 @@ def test_a_schedule_that_fires_twice_advances_the_journey_once(stack: dict[str, 
     waits = [s for s in schedules() if json.loads(s["Target"]["Input"])["node_id"] == "one_day_after_view"]
     assert len(waits) == 1
     assert waits[0]["ScheduleExpression"] == "at(2026-11-24T02:00:10)"
+
+
+def test_journeys_follow_the_visitor_into_the_known_contact(stack: dict[str, Any]) -> None:
+    tables = stack["tables"]
+    # The contact is known from their phone.
+    known = tracked(
+        "identify", anonymous_id="phone", user_id="u1", at=START - timedelta(days=3), traits={"name": "Lan"}
+    )
+    evaluate({"Records": [store_event(tables, known)]})
+    # Browsing anonymously on a laptop, they trigger the journey (pending its 10 s window)...
+    evaluate({"Records": [product_view(stack)]})
+    [timer] = drain(stack, "timers")
+    # ...and log in before the window ends: the laptop's profile merges into the contact's.
+    login = tracked("identify", anonymous_id="lan", user_id="u1", at=START + timedelta(seconds=5))
+    evaluate({"Records": [store_event(tables, login)]})
+    stack["clock"].advance(timedelta(seconds=10))
+    # The timer was set for the anonymous profile; it finds the journey on the known contact.
+    evaluate(sqs_event(timer))
+    [send] = drain(stack, "send")
+    contact = profile_id_for("demo", "user", "u1")
+    assert json.loads(send["Body"])["profile_id"] == contact
+    enrollments = tables.client.query(
+        TableName=tables.profiles,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :e)",
+        ExpressionAttributeValues={":pk": {"S": f"profile#{contact}"}, ":e": {"S": "enrollment#"}},
+    )["Items"]
+    assert [item["journey_id"]["S"] for item in enrollments] == ["services-consult"]
+    laptop = profile_id_for("demo", "anon", "lan")
+    [left_behind] = tables.client.query(
+        TableName=tables.profiles,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :e)",
+        ExpressionAttributeValues={":pk": {"S": f"profile#{laptop}"}, ":e": {"S": "enrollment#"}},
+    )["Items"]
+    assert left_behind["status"]["S"] == "exited"

@@ -62,6 +62,8 @@ class Profile(BaseModel):
     user_id: str | None = None
     # Set when this profile was merged into a known contact; it then only redirects.
     merged_into: str | None = None
+    # Profiles merged into this one (their journeys move here).
+    merged_profile_ids: list[str] = Field(default_factory=list)
 
     traits: dict[str, Any] = Field(default_factory=dict)
     email: str | None = None
@@ -168,6 +170,7 @@ def merge_profiles(winner: Profile, loser: Profile) -> tuple[Profile, Profile]:
         if anon not in w["anonymous_ids"]:
             w["anonymous_ids"].append(anon)
     w["user_id"] = winner.user_id or loser.user_id
+    w["merged_profile_ids"] = [*winner.merged_profile_ids, loser.profile_id]
     w["traits"] = {**loser.traits, **winner.traits}
     for field in ("email", "phone", "timezone", "lifecycle_stage", "last_viewed_product"):
         if w[field] is None:

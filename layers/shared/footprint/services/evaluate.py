@@ -15,6 +15,8 @@ from footprint.models.profile import Profile
 from footprint.services.journeys import JourneyService
 from footprint.services.profiles import ProfileService, ProfileUpdate
 
+MAX_MERGE_HOPS = 3
+
 
 class PoisonRecordError(Exception):
     """A record that can never be processed; it goes to the failure queue after bounded retries."""
@@ -50,6 +52,12 @@ class EvaluateService:
         event = event_from_stream_image(new_image)
         now = self.clock.now()
         update = self.profiles.apply(event, now=now)
+        if update.merged_from:
+            self.journeys.adopt(update.merged_from, update.profile, now)
+        elif update.already_applied:
+            # A previous run may have stopped between the merge and the adoption; adoption is idempotent.
+            for merged in update.profile.merged_profile_ids:
+                self.journeys.adopt(merged, update.profile, now)
         # Also on a redelivery (already_applied): journeys dedupe by event id themselves, and a
         # previous run may have stopped before reaching them.
         self.journeys.on_event(update.profile, EventInput.from_tracked(event), now)
@@ -57,7 +65,16 @@ class EvaluateService:
 
     def on_timer(self, body: str) -> Decision | None:
         wake_up = wake_up_from_body(body)
+        now = self.clock.now()
         profile = self.profile_reader.get_profile(wake_up.profile_id)
+        hops = 0
+        while profile is not None and profile.merged_into and hops < MAX_MERGE_HOPS:
+            # The visitor became a known contact since this timer was set: their journeys moved there.
+            merged_id = profile.profile_id
+            profile = self.profile_reader.get_profile(profile.merged_into)
+            if profile is not None:
+                self.journeys.adopt(merged_id, profile, now)
+            hops += 1
         if profile is None:
             return None  # the profile was deleted (erasure request): nothing left to do
-        return self.journeys.on_wake_up(profile, wake_up, self.clock.now())
+        return self.journeys.on_wake_up(profile, wake_up, now)

@@ -128,6 +128,52 @@ class JourneyService:
                     raise
         return None
 
+    def adopt(self, from_profile_id: str, profile: Profile, now: datetime) -> int:
+        """Move the open enrollments of a profile merged into ``profile`` over to it, so the person's
+        journeys carry on where the anonymous visitor left them. Idempotent; returns how many moved."""
+        moved = 0
+        for attempt in range(MAX_ATTEMPTS):
+            theirs = self.enrollments.load_for_profile(from_profile_id)
+            ours = self.enrollments.load_for_profile(profile.profile_id)
+            try:
+                for journey_id, item in theirs.items():
+                    if item.enrollment.is_open:
+                        moved += self._adopt_one(item.enrollment, ours.get(journey_id), profile.profile_id, now)
+                return moved
+            except EnrollmentConflictError:
+                if attempt == MAX_ATTEMPTS - 1:
+                    raise
+        return moved
+
+    def _adopt_one(self, old: Enrollment, mine: StoredEnrollment | None, profile_id: str, now: datetime) -> int:
+        closed = old.model_copy(
+            update={
+                "status": "exited",
+                "finish_reason": f"merged into {profile_id}",
+                "finished_at": now,
+                "current_node": None,
+                "pending_wake_up": None,
+                "revision": old.revision + 1,
+            }
+        )
+        if mine is not None and mine.enrollment.is_open:
+            # The known contact is already in this journey: it goes on; the anonymous one ends.
+            self.enrollments.save(closed, [], old.revision)
+            return 0
+        current = mine.enrollment if mine else None
+        moved = old.model_copy(
+            update={
+                "profile_id": profile_id,
+                "entries": old.entries + (current.entries if current else 0),
+                "revision": (current.revision if current else 0) + 1,
+            }
+        )
+        # Move first, then close: a crash in between leaves a copy that the next adoption closes,
+        # never a journey lost. The pending wake-up keeps its id and token, so it finds the moved copy.
+        self.enrollments.save(moved, [], current.revision if current else None)
+        self.enrollments.save(closed, [], old.revision)
+        return 1
+
     def _journeys_for(self, event: EventInput, stored: dict[str, StoredEnrollment]) -> Iterable[Journey]:
         """Active journeys that care about this event, and the pinned version of each open enrollment."""
         seen: set[str] = set()

@@ -123,7 +123,7 @@ def test_a_webhook_posts_the_message_with_its_idempotency_key(receiver: Receiver
     rendered = {
         "url": f"{receiver.url}/crm",
         "headers": {"X-Team": "sales"},
-        "data": {"note": "Gọi lại cho Lan"},
+        "payload": {"note": "Gọi lại cho Lan"},
     }
 
     result = WebhookSender(timeout=5).send(message("webhook"), LAN, rendered)
@@ -148,7 +148,7 @@ def test_a_webhook_posts_the_message_with_its_idempotency_key(receiver: Receiver
             "traits": {"name": "Trần Lan", "city": "Hà Nội"},
         },
         "context": {"cart_value": 720000},
-        "data": {"note": "Gọi lại cho Lan"},
+        "payload": {"note": "Gọi lại cho Lan"},
     }
 
 
@@ -202,7 +202,7 @@ def test_an_unreachable_webhook_is_retried(receiver: Receiver) -> None:
 def test_an_sms_goes_to_the_relay_with_a_bearer_token(receiver: Receiver) -> None:
     sender = SmsRelaySender(f"{receiver.url}/sms", token=lambda: "s3cret", timeout=5)
 
-    result = sender.send(message("sms"), LAN, {"text": "Giỏ hàng của bạn còn 2 sản phẩm", "sender": "SHOP"})
+    result = sender.send(message("sms"), LAN, {"body": "Giỏ hàng của bạn còn 2 sản phẩm", "sender": "SHOP"})
 
     assert result.status == "sent"
     [request] = receiver.received
@@ -220,15 +220,15 @@ def test_an_sms_goes_to_the_relay_with_a_bearer_token(receiver: Receiver) -> Non
 
 
 def test_an_sms_without_text_fails_without_calling_the_relay(receiver: Receiver) -> None:
-    result = SmsRelaySender(f"{receiver.url}/sms", timeout=5).send(message("sms"), LAN, {"text": "  "})
+    result = SmsRelaySender(f"{receiver.url}/sms", timeout=5).send(message("sms"), LAN, {"body": "  "})
 
-    assert (result.status, result.detail) == ("failed", "sms content needs text")
+    assert (result.status, result.detail) == ("failed", "sms content needs a body")
     assert receiver.received == []
 
 
 def test_a_zalo_zns_message_is_shaped_like_zalo_s_template_request(receiver: Receiver) -> None:
     sender = ZaloZnsRelaySender(f"{receiver.url}/zns", timeout=5)
-    rendered = {"template_id": "231456", "template_data": {"customer_name": "Trần Lan", "order_code": "A-17"}}
+    rendered = {"template_id": "231456", "params": {"customer_name": "Trần Lan", "order_code": "A-17"}}
 
     result = sender.send(message("zalo_zns"), LAN, rendered)
 
@@ -247,7 +247,7 @@ def test_a_zalo_relay_refusal_is_recorded_with_its_reason(receiver: Receiver) ->
     receiver.status_for["/zns"] = 400
     sender = ZaloZnsRelaySender(f"{receiver.url}/zns", timeout=5)
 
-    result = sender.send(message("zalo_zns"), LAN, {"template_id": "1", "template_data": {}})
+    result = sender.send(message("zalo_zns"), LAN, {"template_id": "1", "params": {}})
 
     assert result.status == "failed"
     assert "template not found" in result.detail
@@ -274,7 +274,7 @@ def test_a_foreign_number_is_not_sent_to_zalo(receiver: Receiver) -> None:
     sender = ZaloZnsRelaySender(f"{receiver.url}/zns", timeout=5)
     foreign = LAN.model_copy(update={"phone": "+1 415 555 0100"})
 
-    result = sender.send(message("zalo_zns"), foreign, {"template_id": "1", "template_data": {}})
+    result = sender.send(message("zalo_zns"), foreign, {"template_id": "1", "params": {}})
 
     assert result.status == "failed"
     assert receiver.received == []
@@ -306,7 +306,7 @@ def test_an_email_is_sent_from_the_verified_sender(ses: Any) -> None:
     rendered = {
         "subject": "Lan ơi, giỏ hàng đang chờ",
         "html": "<p>Còn <b>2</b> sản phẩm</p>",
-        "text": "Còn 2",
+        "body": "Còn 2",
     }
 
     result = SesEmailSender(ses, "shop@example.com").send(message("email"), LAN, rendered)
@@ -324,7 +324,7 @@ def test_an_email_is_sent_from_the_verified_sender(ses: Any) -> None:
 def test_an_unverified_sender_is_a_permanent_failure(ses: Any) -> None:
     sender = SesEmailSender(ses, "nobody@example.com")
 
-    result = sender.send(message("email"), LAN, {"subject": "s", "text": "t"})
+    result = sender.send(message("email"), LAN, {"subject": "s", "body": "t"})
 
     assert result.status == "failed"
     assert "MessageRejected" in result.detail
@@ -335,7 +335,7 @@ def test_an_email_without_subject_or_body_fails_before_ses(ses: Any) -> None:
     ses.create_email_identity(EmailIdentity="shop@example.com")
     sender = SesEmailSender(ses, "shop@example.com")
 
-    assert sender.send(message("email"), LAN, {"subject": "", "text": "t"}).status == "failed"
+    assert sender.send(message("email"), LAN, {"subject": "", "body": "t"}).status == "failed"
     assert sender.send(message("email"), LAN, {"subject": "s"}).status == "failed"
     assert sent_emails() == []
 
@@ -343,7 +343,7 @@ def test_an_email_without_subject_or_body_fails_before_ses(ses: Any) -> None:
 def test_a_text_only_email_gets_an_escaped_html_part(ses: Any) -> None:
     ses.create_email_identity(EmailIdentity="shop@example.com")
 
-    rendered = {"subject": "s", "text": "a < b\nxin chào"}
+    rendered = {"subject": "s", "body": "a < b\nxin chào"}
 
     SesEmailSender(ses, "shop@example.com").send(message("email"), LAN, rendered)
 

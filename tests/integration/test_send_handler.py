@@ -139,7 +139,7 @@ def email(key: str = KEY, profile_id: str = "p-hoa", **fields: Any) -> str:
         "content": {
             "subject": "{{ profile.name }} ơi, {{ product.name }} vẫn còn hàng",
             "html": "<p>Chỉ {{ product.price }}đ</p>",
-            "text": "Chỉ {{ product.price }}đ",
+            "body": "Chỉ {{ product.price }}đ",
         },
         "context": {"product": {"name": "Váy nữ phong cách hè", "price": 350000}},
         "requested_at": T0,
@@ -185,7 +185,7 @@ def test_skips_are_recorded_and_send_nothing(stack: Stack) -> None:
     response = stack.invoke(
         email("k-unknown", profile_id="p-nobody"),
         email("k-no-address", profile_id="p-anon"),
-        email("k-sms", channel="sms", content={"text": "hi"}),
+        email("k-sms", channel="sms", content={"body": "hi"}),
     )
 
     assert failures(response) == []

@@ -116,7 +116,7 @@ def outgoing(channel: MessageChannel = "email", key: str = "k-1", **fields: Any)
         "enrollment_id": "e-1",
         "node_id": "n-1",
         "channel": channel,
-        "content": {"subject": "Chào {{ profile.name }}", "text": "Váy hè đang chờ bạn"},
+        "content": {"subject": "Chào {{ profile.name }}", "body": "Váy hè đang chờ bạn"},
         "requested_at": T0,
     }
     values.update(fields)
@@ -154,7 +154,7 @@ def test_a_reachable_profile_gets_the_rendered_message_and_the_outbox_records_it
     record = world.service.deliver(outgoing())
 
     assert [(m.idempotency_key, p.profile_id, r) for m, p, r in world.channel.sent] == [
-        ("k-1", "p-hoa", {"subject": "Chào Nguyễn Thị Hoa", "text": "Váy hè đang chờ bạn"})
+        ("k-1", "p-hoa", {"subject": "Chào Nguyễn Thị Hoa", "body": "Váy hè đang chờ bạn"})
     ]
     assert record == world.outbox.records["k-1"]
     assert (record.status, record.detail, record.channel, record.sent_at) == ("sent", "ok", "email", T0)
@@ -224,7 +224,7 @@ def test_a_channel_without_configuration_is_skipped() -> None:
 def test_a_template_mistake_fails_the_message_without_sending() -> None:
     world = World()
 
-    record = world.service.deliver(outgoing(content={"subject": "{% if %}", "text": "x"}))
+    record = world.service.deliver(outgoing(content={"subject": "{% if %}", "body": "x"}))
 
     assert record.status == "failed"
     assert record.detail.startswith("template error:")

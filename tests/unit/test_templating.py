@@ -86,12 +86,12 @@ def test_the_name_is_never_guessed_from_a_full_name_and_given_name_is_used_alone
 
 def test_values_are_escaped_in_html_keys_only() -> None:
     visitor = profile(traits={"name": "<script>alert(1)</script>"})
-    content = {"html": "<p>Xin chào {{ profile.name }}</p>", "text": "Xin chào {{ profile.name }}"}
+    content = {"html": "<p>Xin chào {{ profile.name }}</p>", "body": "Xin chào {{ profile.name }}"}
 
     rendered = ContentRenderer().render(content, template_variables(message(), visitor))
 
     assert rendered["html"] == "<p>Xin chào &lt;script&gt;alert(1)&lt;/script&gt;</p>"
-    assert rendered["text"] == "Xin chào <script>alert(1)</script>"
+    assert rendered["body"] == "Xin chào <script>alert(1)</script>"
 
 
 def test_nested_content_is_rendered_and_other_values_pass_through() -> None:

@@ -92,7 +92,7 @@ class SesEmailSender:
 
 def _parts(rendered: Mapping[str, Any]) -> tuple[str, str]:
     html_part = str(rendered.get("html") or "")
-    text_part = str(rendered.get("text") or rendered.get("body") or "")
+    text_part = str(rendered.get("body") or "")
     if html_part and not text_part:
         text_part = html.unescape(_TAGS.sub("", html_part)).strip()
     if text_part and not html_part:

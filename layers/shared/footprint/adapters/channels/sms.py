@@ -51,9 +51,9 @@ class SmsRelaySender:
         self.timeout = timeout
 
     def send(self, message: OutgoingMessage, profile: Profile, rendered: Mapping[str, Any]) -> DeliveryResult:
-        text = str(rendered.get("text") or rendered.get("body") or "").strip()
+        text = str(rendered.get("body") or "").strip()
         if not text:
-            return DeliveryResult("failed", "sms content needs text")
+            return DeliveryResult("failed", "sms content needs a body")
         if not profile.phone:
             return DeliveryResult("failed", "no phone number")
         payload = {

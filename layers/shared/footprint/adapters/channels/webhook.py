@@ -5,7 +5,7 @@ extra request headers), ``data`` (optional, anything the receiver needs; Liquid-
 build the URL's host from visitor-supplied traits: string values are rendered with the profile.
 
 Body: ``{"message_id", "journey_id", "journey_version", "node_id", "channel", "profile":
-{"profile_id", "user_id", "email", "phone", "traits"}, "context", "data"}``; header
+{"profile_id", "user_id", "email", "phone", "traits"}, "context", "payload"}``; header
 ``Idempotency-Key`` = the message's idempotency key, so a receiver can drop a POST it has seen.
 2xx delivered; 408/425/429/5xx and network errors retry; redirects and other 4xx are permanent.
 """
@@ -49,5 +49,5 @@ def webhook_body(message: OutgoingMessage, profile: Profile, rendered: Mapping[s
             "traits": profile.model_dump(mode="json", include={"traits"})["traits"],
         },
         "context": message.model_dump(mode="json", include={"context"})["context"],
-        "data": rendered.get("data"),
+        "payload": rendered.get("payload"),
     }

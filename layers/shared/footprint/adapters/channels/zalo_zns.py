@@ -16,7 +16,7 @@ ZNS steps are recorded as skipped):
 
 The relay answers 2xx when Zalo accepted the message (Zalo's ``error`` = 0), 4xx for a refusal
 that will not change (unknown template, number not on Zalo), 429/5xx to have it retried.
-Content of a ZNS step: ``template_id`` and ``template_data`` (its string values Liquid-rendered).
+Content of a ZNS step: ``template_id`` and ``params`` (the YAML name; sent to Zalo as ``template_data``) (its string values Liquid-rendered).
 """
 
 from __future__ import annotations
@@ -57,9 +57,9 @@ class ZaloZnsRelaySender:
 
     def send(self, message: OutgoingMessage, profile: Profile, rendered: Mapping[str, Any]) -> DeliveryResult:
         template_id = str(rendered.get("template_id") or "").strip()
-        template_data = rendered.get("template_data") or {}
+        template_data = rendered.get("params") or {}
         if not template_id or not isinstance(template_data, Mapping):
-            return DeliveryResult("failed", "zalo_zns content needs template_id and a template_data mapping")
+            return DeliveryResult("failed", "zalo_zns content needs template_id and a params mapping")
         phone = zalo_phone(profile.phone or "")
         if phone is None:
             return DeliveryResult("failed", "no Vietnamese phone number for Zalo")

@@ -16,7 +16,8 @@ ZNS steps are recorded as skipped):
 
 The relay answers 2xx when Zalo accepted the message (Zalo's ``error`` = 0), 4xx for a refusal
 that will not change (unknown template, number not on Zalo), 429/5xx to have it retried.
-Content of a ZNS step: ``template_id`` and ``params`` (the YAML name; sent to Zalo as ``template_data``) (its string values Liquid-rendered).
+Content of a ZNS step: ``template_id`` and ``params`` (sent to Zalo as ``template_data``; string values
+are Liquid-rendered).
 """
 
 from __future__ import annotations

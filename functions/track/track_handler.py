@@ -8,7 +8,6 @@ the one-letter paths analytics.js posts to when its apiHost points here (/v1/b, 
 
 from __future__ import annotations
 
-from functools import cache
 from http import HTTPStatus
 from typing import Any
 
@@ -19,13 +18,10 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from footprint.adapters import wiring
-from footprint.adapters.events_store import DynamoDBEventStore
-from footprint.adapters.sources import DynamoDBSourceDirectory
+from footprint.adapters.wiring import ingest_service
 from footprint.models.events import EventType
 from footprint.services.ingest import (
     IngestError,
-    IngestService,
     InvalidPayloadError,
     OriginNotAllowedError,
     PayloadTooLargeError,
@@ -34,7 +30,6 @@ from footprint.services.ingest import (
     UnauthorizedError,
     UnsupportedEncodingError,
 )
-from footprint.settings import get_settings
 
 logger = Logger()
 tracer = Tracer()
@@ -50,18 +45,6 @@ STATUS_BY_ERROR: dict[type[IngestError], HTTPStatus] = {
     UnsupportedEncodingError: HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
     StoreUnavailableError: HTTPStatus.SERVICE_UNAVAILABLE,
 }
-
-
-@cache
-def ingest_service() -> IngestService:
-    """Built on the first request of a cold start (settings are read then, never at import)."""
-    settings = get_settings()
-    return IngestService(
-        sources=DynamoDBSourceDirectory(settings.config_table, max_age_seconds=settings.config_cache_seconds),
-        store=DynamoDBEventStore(
-            settings.events_table, retention_days=settings.event_retention_days, client=wiring.dynamodb()
-        ),
-    )
 
 
 def ingest(call: EventType | None) -> JsonResponse:

@@ -12,13 +12,16 @@ from typing import TYPE_CHECKING, Any
 import boto3
 
 from footprint.adapters.enrollments_store import DynamoEnrollmentStore
+from footprint.adapters.events_store import DynamoDBEventStore
 from footprint.adapters.journey_catalog import DynamoJourneyCatalog
 from footprint.adapters.profiles_store import DynamoProfileStore
 from footprint.adapters.send_queue import SqsSendQueue
+from footprint.adapters.sources import DynamoDBSourceDirectory
 from footprint.adapters.steps import LoggedStepLog
 from footprint.adapters.timers import SchedulerTimers
 from footprint.clock import current_clock
 from footprint.services.evaluate import EvaluateService
+from footprint.services.ingest import IngestService
 from footprint.services.journeys import JourneyService
 from footprint.services.profiles import ProfileService
 from footprint.settings import get_settings
@@ -40,6 +43,18 @@ def sqs() -> Any:
 @cache
 def scheduler() -> Any:
     return boto3.client("scheduler")
+
+
+@cache
+def ingest_service() -> IngestService:
+    """track's service: sources cached in the warm Lambda, one BatchWriteItem per request."""
+    settings = get_settings()
+    return IngestService(
+        sources=DynamoDBSourceDirectory(settings.config_table, max_age_seconds=settings.config_cache_seconds),
+        store=DynamoDBEventStore(
+            settings.events_table, retention_days=settings.event_retention_days, client=dynamodb()
+        ),
+    )
 
 
 @cache
@@ -75,5 +90,5 @@ def evaluate_service() -> EvaluateService:
 
 
 def reset() -> None:
-    for factory in (dynamodb, sqs, scheduler, journey_catalog, evaluate_service, get_settings):
+    for factory in (dynamodb, sqs, scheduler, ingest_service, journey_catalog, evaluate_service, get_settings):
         factory.cache_clear()

@@ -190,3 +190,44 @@ def test_journeys_follow_the_visitor_into_the_known_contact(stack: dict[str, Any
         ExpressionAttributeValues={":pk": {"S": f"profile#{laptop}"}, ":e": {"S": "enrollment#"}},
     )["Items"]
     assert left_behind["status"]["S"] == "exited"
+
+
+def test_visitors_in_flight_finish_on_the_version_they_entered(stack: dict[str, Any]) -> None:
+    tables, clock = stack["tables"], stack["clock"]
+    evaluate({"Records": [product_view(stack)]})
+    clock.advance(timedelta(seconds=10))
+    evaluate(sqs_event(*drain(stack, "timers")))
+    assert [json.loads(m["Body"])["journey_version"] for m in drain(stack, "send")] == [1]
+
+    # The marketer publishes version 2: a 20 s pause after the form instead of 10 s.
+    v1 = SERVICES.read_text(encoding="utf-8")
+    v2 = v1.replace("version: 1", "version: 2").replace("duration: 10s", "duration: 20s")
+    assert v2.count("duration: 20s") == 1
+    catalog = DynamoJourneyCatalog(tables.client, tables.config, cache_seconds=0)
+    catalog.publish(load_journey_yaml(v2), v2)
+    wiring.reset()  # a new cold start sees the new active version at once (warm ones within the cache age)
+    assert catalog.active_index(fresh=True) == {"services-consult": 2}
+
+    # The visitor already in the journey dismisses the form: they go on with version 1's 10 s pause.
+    dismissed = tracked(
+        event="form_dismissed",
+        anonymous_id="lan",
+        at=clock.now(),
+        properties={"journey_id": "services-consult", "node_id": "consult_form"},
+    )
+    evaluate({"Records": [store_event(tables, dismissed)]})
+    [pause] = drain(stack, "timers")
+    wake_up = json.loads(pause["Body"])
+    assert wake_up["journey_version"] == 1
+    assert datetime.fromisoformat(wake_up["due_at"]) == clock.now() + timedelta(seconds=10)
+
+    # A new visitor enters version 2.
+    newcomer = tracked(
+        event="product_viewed",
+        anonymous_id="minh",
+        at=clock.now(),
+        properties={"product_id": "ao-so-mi", "dwell_seconds": 20},
+    )
+    evaluate({"Records": [store_event(tables, newcomer)]})
+    [entry] = drain(stack, "timers")
+    assert json.loads(entry["Body"])["journey_version"] == 2

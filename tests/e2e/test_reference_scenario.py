@@ -18,6 +18,8 @@ import pytest
 import requests
 
 from footprint.clock import ManualClock
+from footprint.engine import EventInput, ProfileView, Simulator, TimelineEntry
+from footprint.models.journey import load_journey_yaml
 from footprint_local.cli import main as footprint_cli
 from footprint_local.stack import LocalStack
 
@@ -141,6 +143,13 @@ def test_the_services_flow_on_the_local_stack(stack: LocalStack, clock: ManualCl
     assert len(PushService.received) == 2
     assert all(r["headers"]["content-encoding"] == "aes128gcm" for r in PushService.received)
 
+    # `footprint simulate` gives the same timeline offline: the same steps send the same messages, and
+    # where the test moved the clock exactly (the first two), at the same moments.
+    simulated = [entry for entry in _simulate(product) if entry.outcome == "sent"]
+    assert [(entry.node_id, entry.channel) for entry in simulated] == [(m["node_id"], m["channel"]) for m in messages]
+    for entry, message in zip(simulated[:2], messages[:2], strict=True):
+        assert datetime.fromisoformat(str(message["sent_at"])) == entry.at
+
 
 def test_the_cli_publishes_and_pauses_on_the_local_stack(stack: LocalStack, capsys: Any) -> None:
     local = stack.local_page_url.split("/_local")[0]
@@ -150,6 +159,17 @@ def test_the_cli_publishes_and_pauses_on_the_local_stack(stack: LocalStack, caps
     assert footprint_cli(["list", "--local", local]) == 0
     assert "paused" in capsys.readouterr().out
     assert footprint_cli(["resume", "services-consult", "--local", local]) == 0
+
+
+def _simulate(product: dict[str, Any]) -> list[TimelineEntry]:
+    journey = load_journey_yaml((JOURNEYS / "services-consult.yaml").read_text(encoding="utf-8"))
+    visitor = ProfileView(id="lan", timezone="Asia/Ho_Chi_Minh", reachable_channels=frozenset({"web_push"}))
+    simulator = Simulator(journey, profiles={"lan": visitor})
+    simulator.add_event("lan", EventInput(id="m-view", name="product_viewed", properties=product, timestamp=START))
+    dismissed = {"journey_id": "services-consult", "node_id": "consult_form"}
+    at = START + timedelta(seconds=15)
+    simulator.add_event("lan", EventInput(id="m-dismiss", name="form_dismissed", properties=dismissed, timestamp=at))
+    return simulator.run()
 
 
 def _enrollments(stack: LocalStack) -> list[dict[str, Any]]:

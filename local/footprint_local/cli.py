@@ -6,7 +6,8 @@
     footprint publish --stack footprint-prod journeys/x.yaml     # a deployed stack (AWS credentials)
     footprint list | pause ID | resume ID [--version N]
 
-``simulate`` reads one JSON object per line: ``{"at": "2026-11-23T09:00:00Z" | "after": "15s",
+``simulate`` reads one JSON object per line (the format of ``footprint.services.simulation``, which
+POST /admin/journeys/simulate shares): ``{"at": "2026-11-23T09:00:00Z" | "after": "15s",
 "visitor": "v1", "event": "product_viewed", "properties": {...}, "id": "optional message id",
 "profile": {optional profile view: timezone, attributes, tags, reachable_channels}}``. ``after`` is
 counted from ``--start`` (default: the first ``at``, else 2026-01-01T09:00Z). It prints the
@@ -20,16 +21,22 @@ import json
 import os
 import sys
 import urllib.request
-from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from footprint.engine import EventInput, ProfileView, Simulator, TimelineEntry
+from footprint.engine import SimulationLimitError
 from footprint.models.journey import Journey, JourneyDefinitionError, load_journey_yaml, parse_duration
+from footprint.services.simulation import (
+    DEFAULT_HORIZON,
+    parse_events,
+    parse_time,
+    read_event_lines,
+    simulate_events,
+    summarize,
+)
 
 DEFAULT_LOCAL = "http://127.0.0.1:4000"
-DEFAULT_START = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
 
 
 class CliError(Exception):
@@ -41,7 +48,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return int(args.run(args, out) or 0)
-    except (CliError, JourneyDefinitionError) as error:
+    except (CliError, JourneyDefinitionError, SimulationLimitError) as error:
         print(f"footprint: {error}", file=sys.stderr)
         return 1
 
@@ -57,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     simulate = commands.add_parser("simulate", help="play a journey over events on a virtual clock")
     simulate.add_argument("journey", type=Path)
     simulate.add_argument("events", type=Path, help="JSON lines, or - for standard input")
-    simulate.add_argument("--start", type=_parse_time, help="the time `after` offsets count from")
+    simulate.add_argument("--start", type=parse_time, help="the time `after` offsets count from")
     simulate.add_argument("--until", help="how long after the last event to keep the clock running (default 30d)")
     simulate.add_argument("--json", action="store_true", help="print the timeline as JSON lines")
     simulate.set_defaults(run=cmd_simulate)
@@ -99,19 +106,20 @@ def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_simulate(args: argparse.Namespace, out: TextIO) -> int:
     journey = _load(args.journey)
     lines = sys.stdin.read().splitlines() if str(args.events) == "-" else args.events.read_text().splitlines()
-    simulator = Simulator(journey)
-    last = None
-    for number, event, visitor, profile in _read_events(lines, args.start):
-        try:
-            simulator.add_event(visitor, event, profile)
-        except ValueError as error:
-            raise CliError(f"{args.events}:{number}: {error}") from error
-        last = max(last or event.timestamp, event.timestamp)
-    horizon = parse_duration(args.until or "30d")
-    timeline = simulator.run(until=(last + horizon) if last else None)
+    try:
+        horizon = parse_duration(args.until) if args.until else DEFAULT_HORIZON
+    except ValueError as error:
+        raise CliError(f"--until: {error}") from error
+    try:
+        events = parse_events(read_event_lines(lines), args.start)
+    except ValueError as error:
+        raise CliError(f"{args.events}: {error}") from error
+    timeline = simulate_events(journey, events, horizon=horizon)
     for entry in timeline:
         print(entry.model_dump_json() if args.json else entry.describe(), file=out)
-    _print_summary(timeline, out, quiet=args.json)
+    if not args.json:
+        summary = summarize(timeline)
+        print(f"-- {summary.steps} steps, {summary.sent} messages sent, {summary.converted} converted", file=out)
     return 0
 
 
@@ -165,44 +173,6 @@ def _load(path: Path) -> Journey:
     except OSError as error:
         raise CliError(f"cannot read {path}: {error.strerror}") from error
     return load_journey_yaml(text, origin=str(path))
-
-
-def _read_events(lines: list[str], start: datetime | None) -> Iterator[tuple[int, EventInput, str, ProfileView | None]]:
-    origin = start
-    for number, raw in enumerate(lines, start=1):
-        if not raw.strip() or raw.lstrip().startswith("#"):
-            continue
-        try:
-            item: dict[str, Any] = json.loads(raw)
-            if "at" in item:
-                at = _parse_time(str(item["at"]))
-                origin = origin or at
-            else:
-                at = (origin or DEFAULT_START) + parse_duration(item.get("after", "0s"))
-            visitor = str(item.get("visitor", "visitor-1"))
-            event = EventInput(
-                id=str(item.get("id") or f"line-{number}"),
-                name=str(item["event"]),
-                properties=item.get("properties") or {},
-                timestamp=at,
-            )
-            profile = ProfileView.model_validate({"id": visitor, **item["profile"]}) if "profile" in item else None
-        except (ValueError, KeyError, TypeError) as error:
-            raise CliError(f"line {number}: {error}") from error
-        yield number, event, visitor, profile
-
-
-def _print_summary(timeline: list[TimelineEntry], out: TextIO, quiet: bool) -> None:
-    if quiet:
-        return
-    sent = sum(1 for entry in timeline if entry.outcome == "sent")
-    converted = sum(1 for entry in timeline if entry.outcome == "converted")
-    print(f"-- {len(timeline)} steps, {sent} messages sent, {converted} converted", file=out)
-
-
-def _parse_time(value: str) -> datetime:
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _catalog(args: argparse.Namespace) -> Any:

@@ -88,6 +88,8 @@ def banner(stack: LocalStack, warp: float) -> str:
             "",
             f"Footprint is running locally (stack clock {clock}, {speed}).",
             f"  Tracking API   {stack.api_url}/v1/...",
+            f"  Admin API      {stack.api_url}/admin/journeys  (no IAM locally: unsigned calls are accepted;"
+            " in AWS every /admin route needs a SigV4 signature)",
             f"  Local page     {stack.local_page_url}",
             f"  Demo shop      {stack.demo_url}",
             f"  moto endpoint  {stack.moto_endpoint}  (AWS_ENDPOINT_URL for the aws CLI or boto3)",

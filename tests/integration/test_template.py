@@ -31,6 +31,14 @@ V1_PATHS = (
     "/v1/group",
     *(f"/v1/{short}" for short in "btipasg"),  # analytics.js short paths
 )
+ADMIN_ROUTES = {
+    ("get", "/admin/journeys"),
+    ("post", "/admin/journeys"),
+    ("post", "/admin/journeys/validate"),
+    ("post", "/admin/journeys/simulate"),
+    ("post", "/admin/journeys/{journey_id}/pause"),
+    ("post", "/admin/journeys/{journey_id}/resume"),
+}
 FOURTEEN_DAYS = 14 * 24 * 3600
 # Managed policies SAM attaches for logging, tracing and polling streams/queues; anything else is a change
 # worth a review.
@@ -251,6 +259,18 @@ def test_each_function_writes_only_its_own_tables(resources: dict[str, dict[str,
     assert written_tables("TrackFunctionRole") == {"EventsTable"}
     assert written_tables("EvaluateFunctionRole") == {"ProfilesTable"}  # events are only read, from the stream
     assert written_tables("SendFunctionRole") == {"MessagesTable", "IdempotencyTable", "ProfilesTable"}
+    assert written_tables("AdminFunctionRole") == {"ConfigTable"}
+
+
+def test_the_admin_function_only_reads_scans_and_puts_journey_items(resources: dict[str, dict[str, Any]]) -> None:
+    statements = list(role_statements(resources["AdminFunctionRole"]["Properties"]))
+
+    assert {action for statement in statements for action in as_list(statement["Action"])} == {
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:Scan",
+    }
+    assert set().union(*(referenced_ids(statement["Resource"]) for statement in statements)) == {"ConfigTable"}
 
 
 def test_evaluate_manages_schedules_of_its_group_and_passes_only_the_scheduler_role(
@@ -294,7 +314,7 @@ def test_every_v1_path_is_a_post_route_to_the_track_function(resources: dict[str
     body = resources["TrackingApi"]["Properties"]["Body"]
     permissions = of_type(resources, "AWS::Lambda::Permission")
 
-    assert set(body["paths"]) == set(V1_PATHS)
+    assert {path for path in body["paths"] if not path.startswith("/admin/")} == set(V1_PATHS)
     for path in V1_PATHS:
         integration = body["paths"][path]["post"]["x-amazon-apigateway-integration"]
         assert "${TrackFunction.Arn}" in integration["uri"]["Fn::Sub"], path
@@ -304,6 +324,40 @@ def test_every_v1_path_is_a_post_route_to_the_track_function(resources: dict[str
             and permission["SourceArn"]["Fn::Sub"][0].endswith(f"/POST{path}")
             for permission in permissions.values()
         ), path
+
+
+def test_admin_routes_need_iam_signatures_and_tracking_routes_need_none(
+    resources: dict[str, dict[str, Any]],
+) -> None:
+    body = resources["TrackingApi"]["Properties"]["Body"]
+    operations = {
+        (method, path): operation for path, item in body["paths"].items() for method, operation in item.items()
+    }
+    permissions = of_type(resources, "AWS::Lambda::Permission")
+
+    assert {route for route in operations if route[1].startswith("/admin/")} == ADMIN_ROUTES
+    assert body["components"]["securitySchemes"]["AWS_IAM"]["x-amazon-apigateway-authtype"] == "awsSigv4"
+    assert "security" not in body  # no default authorizer: each route says what it needs
+    for (method, path), operation in operations.items():
+        if (method, path) in ADMIN_ROUTES:
+            assert operation["security"] == [{"AWS_IAM": []}], path
+            assert "${AdminFunction.Arn}" in operation["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"], path
+            assert any(
+                permission["FunctionName"] == {"Ref": "AdminFunction"}
+                # Path parameters become wildcards in the permission's source ARN.
+                and permission["SourceArn"]["Fn::Sub"][0].endswith(f"/{method.upper()}{re.sub(r'{[^}]+}', '*', path)}")
+                for permission in permissions.values()
+            ), path
+        else:
+            # The tracking API is public: the function authenticates the write key itself.
+            assert "security" not in operation, path
+
+
+def test_the_stack_outputs_the_admin_api_url() -> None:
+    outputs = load_template(TEMPLATE_PATH).document["Outputs"]
+
+    assert outputs["AdminApiUrl"]["Value"]["Fn::Sub"].endswith("/admin")
+    assert "${TrackingApi}" in outputs["AdminApiUrl"]["Value"]["Fn::Sub"]
 
 
 def test_cors_origins_come_from_the_parameter_and_paths_stay_at_v1(resources: dict[str, dict[str, Any]]) -> None:
@@ -322,7 +376,7 @@ def test_functions_share_the_layer_runtime_and_tracing(resources: dict[str, dict
     functions = of_type(resources, "AWS::Lambda::Function")
     (layer_id,) = of_type(resources, "AWS::Lambda::LayerVersion")
 
-    assert set(functions) == {"TrackFunction", "EvaluateFunction", "SendFunction"}
+    assert set(functions) == {"TrackFunction", "EvaluateFunction", "SendFunction", "AdminFunction"}
     for logical_id, function in functions.items():
         assert function["Runtime"] == "python3.13", logical_id
         assert function["Architectures"] == ["arm64"], logical_id

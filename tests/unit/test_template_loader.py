@@ -32,6 +32,14 @@ V1_PATHS = (
     "/v1/group",
     *(f"/v1/{short}" for short in "btipasg"),  # analytics.js short paths
 )
+ADMIN_ROUTES = {
+    ("GET", "/admin/journeys"),
+    ("POST", "/admin/journeys"),
+    ("POST", "/admin/journeys/validate"),
+    ("POST", "/admin/journeys/simulate"),
+    ("POST", "/admin/journeys/{journey_id}/pause"),
+    ("POST", "/admin/journeys/{journey_id}/resume"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -185,6 +193,7 @@ def test_functions_point_at_their_code_folders(template: Template) -> None:
         "TrackFunction": (REPO_ROOT / "functions" / "track", "track_handler.handler"),
         "EvaluateFunction": (REPO_ROOT / "functions" / "evaluate", "evaluate_handler.handler"),
         "SendFunction": (REPO_ROOT / "functions" / "send", "send_handler.handler"),
+        "AdminFunction": (REPO_ROOT / "functions" / "admin", "admin_handler.handler"),
     }
 
 
@@ -216,12 +225,39 @@ def test_queues_feed_evaluate_and_send_with_partial_batch_responses(template: Te
 
 
 def test_every_v1_path_is_a_post_route_of_the_track_function(template: Template) -> None:
-    routes = {(route.method, route.path): route for route in template.http_routes}
+    routes = {(route.method, route.path): route for route in template.http_routes if route.path.startswith("/v1/")}
 
     assert set(routes) == {("POST", path) for path in V1_PATHS}
     assert {(route.function_logical_id, route.api_logical_id) for route in routes.values()} == {
         ("TrackFunction", "TrackingApi")
     }
+
+
+def test_admin_routes_go_to_the_admin_function_on_the_same_api(template: Template) -> None:
+    routes = {(route.method, route.path): route for route in template.http_routes if route.path.startswith("/admin/")}
+
+    assert set(routes) == ADMIN_ROUTES
+    assert {(route.function_logical_id, route.api_logical_id) for route in routes.values()} == {
+        ("AdminFunction", "TrackingApi")
+    }
+    assert {(route.method, route.path) for route in template.http_routes} == ADMIN_ROUTES | {
+        ("POST", path) for path in V1_PATHS
+    }
+
+
+def test_only_admin_routes_ask_for_the_iam_authorizer(template: Template) -> None:
+    # The local stack has no IAM and serves every route alike; what guards /admin in AWS is this property.
+    authorizers = {
+        (event["Properties"]["Method"], event["Properties"]["Path"]): (event["Properties"].get("Auth") or {}).get(
+            "Authorizer"
+        )
+        for _, function in template.resources_of_type("AWS::Serverless::Function")
+        for event in (function.get("Events") or {}).values()
+        if event["Type"] == "HttpApi"
+    }
+
+    assert {route for route, authorizer in authorizers.items() if authorizer == "AWS_IAM"} == ADMIN_ROUTES
+    assert {authorizer for route, authorizer in authorizers.items() if route not in ADMIN_ROUTES} == {None}
 
 
 # ------------------------------------------------------------------------------------------- environment

@@ -20,6 +20,7 @@ from footprint.adapters.sources import DynamoDBSourceDirectory
 from footprint.adapters.steps import LoggedStepLog
 from footprint.adapters.timers import SchedulerTimers
 from footprint.clock import current_clock
+from footprint.services.admin import JourneyAdmin
 from footprint.services.evaluate import EvaluateService
 from footprint.services.ingest import IngestService
 from footprint.services.journeys import JourneyService
@@ -64,6 +65,12 @@ def journey_catalog() -> DynamoJourneyCatalog:
 
 
 @cache
+def journey_admin() -> JourneyAdmin:
+    """The admin API's service. No cache: an admin reads what it just wrote."""
+    return JourneyAdmin(DynamoJourneyCatalog(dynamodb(), get_settings().config_table, cache_seconds=0))
+
+
+@cache
 def evaluate_service() -> EvaluateService:
     settings = get_settings()
     clock = current_clock()
@@ -90,5 +97,14 @@ def evaluate_service() -> EvaluateService:
 
 
 def reset() -> None:
-    for factory in (dynamodb, sqs, scheduler, ingest_service, journey_catalog, evaluate_service, get_settings):
+    for factory in (
+        dynamodb,
+        sqs,
+        scheduler,
+        ingest_service,
+        journey_catalog,
+        journey_admin,
+        evaluate_service,
+        get_settings,
+    ):
         factory.cache_clear()

@@ -1,0 +1,307 @@
+"""Journey administration, the use cases behind the admin API: validate, publish, list, pause, resume, simulate.
+
+Every refusal is an ``AdminError`` with a stable ``code``, a ``reason`` and a list of
+``{"location", "message"}`` problems, the shape the tracking API answers with too. The catalog port is
+``footprint.adapters.journey_catalog.DynamoJourneyCatalog`` in Lambda; it raises its own errors for a
+version published with other content and for a journey with nothing to resume, which the handler maps.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import timedelta
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from footprint.engine import SimulationLimitError, TimelineEntry
+from footprint.models.journey import Journey, JourneyDefinitionError, load_journey_yaml, parse_duration
+from footprint.services.simulation import (
+    DEFAULT_HORIZON,
+    SimulationInputError,
+    SimulationSummary,
+    parse_events,
+    parse_time,
+    read_event_lines,
+    simulate_events,
+    summarize,
+)
+
+MAX_BODY_BYTES = 256 * 1024
+# A simulation runs inside one API request: bound its clock, its work and the size of its answer.
+MAX_SIMULATION_HORIZON = timedelta(days=400)
+MAX_SIMULATED_INPUTS = 20_000
+MAX_TIMELINE_ENTRIES = 10_000
+
+
+class AdminError(Exception):
+    """A request the admin API refuses, with a stable code and a reason meant for the caller."""
+
+    def __init__(self, code: str, reason: str, errors: Sequence[Mapping[str, str]] = ()) -> None:
+        super().__init__(f"{code}: {reason}")
+        self.code = code
+        self.reason = reason
+        self.errors = [dict(error) for error in errors]
+
+
+class InvalidRequestError(AdminError):
+    """Not the request this route takes: not UTF-8, not JSON, missing fields, a bad query parameter."""
+
+
+class RequestTooLargeError(AdminError):
+    """A body over MAX_BODY_BYTES."""
+
+
+class InvalidJourneyError(AdminError):
+    """Journey YAML that does not parse or does not validate; ``errors`` holds one line per problem."""
+
+
+class InvalidSimulationError(AdminError):
+    """A well-formed simulation request that cannot run: bad events, a horizon too far, too much work."""
+
+
+class JourneyNotFoundError(AdminError):
+    """No published journey (or version) of that id."""
+
+
+class JourneyCatalog(Protocol):
+    def publish(self, journey: Journey, yaml_text: str) -> None: ...
+    def pause(self, journey_id: str) -> None: ...
+    def resume(self, journey_id: str, version: int | None = None) -> int: ...
+    def published(self) -> dict[str, list[int]]: ...
+    def active_index(self, fresh: bool = False) -> dict[str, int]: ...
+
+
+# ---------------------------------------------------------------------------------------------- answers
+
+
+class JourneySummary(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    name: str
+    version: int
+    status: Literal["draft", "active", "paused"]
+    trigger: str
+    nodes: int
+
+    @classmethod
+    def of(cls, journey: Journey) -> JourneySummary:
+        return cls(
+            id=journey.id,
+            name=journey.name,
+            version=journey.version,
+            status=journey.status,
+            trigger=journey.trigger_id,
+            nodes=len(journey.nodes),
+        )
+
+
+class JourneyState(BaseModel):
+    """Where new visitors go: ``active_version``, or nowhere while paused."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    status: Literal["active", "paused"]
+    active_version: int | None = None
+    versions: list[int] = Field(default_factory=list)
+
+
+class PublishResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    journey: JourneySummary
+    state: JourneyState
+
+
+class SimulationRequest(BaseModel):
+    """POST /admin/journeys/simulate: the journey YAML, the events (a list of the objects ``footprint
+    simulate`` reads, or its JSON-lines text), and how long to run after the last event."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    journey: str
+    events: list[Any] | str
+    until: str | None = None
+    start: str | None = None
+
+
+class SimulationResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    journey: JourneySummary
+    timeline: list[TimelineEntry]
+    summary: SimulationSummary
+
+
+# ---------------------------------------------------------------------------------------------- use cases
+
+
+class JourneyAdmin:
+    def __init__(self, catalog: JourneyCatalog) -> None:
+        self.catalog = catalog
+
+    def validate(self, yaml_text: str) -> JourneySummary:
+        return JourneySummary.of(load_journey(yaml_text))
+
+    def publish(self, yaml_text: str) -> PublishResult:
+        """Store the version (idempotent for the same content); an active one takes new visitors from now."""
+        journey = load_journey(yaml_text)
+        self.catalog.publish(journey, yaml_text)
+        return PublishResult(journey=JourneySummary.of(journey), state=self.state(journey.id))
+
+    def list_journeys(self) -> list[JourneyState]:
+        active = self.catalog.active_index(fresh=True)
+        published = self.catalog.published()
+        return [
+            _state(journey_id, active.get(journey_id), published.get(journey_id, []))
+            for journey_id in sorted(set(active) | set(published))
+        ]
+
+    def state(self, journey_id: str) -> JourneyState:
+        versions = self.catalog.published().get(journey_id)
+        if not versions:
+            raise JourneyNotFoundError("unknown_journey", f"no journey {journey_id!r} is published")
+        return _state(journey_id, self.catalog.active_index(fresh=True).get(journey_id), versions)
+
+    def pause(self, journey_id: str) -> JourneyState:
+        """Stop new entries (visitors in flight finish); pausing a paused journey changes nothing."""
+        state = self.state(journey_id)
+        if state.status == "active":
+            self.catalog.pause(journey_id)
+        return state.model_copy(update={"status": "paused", "active_version": None})
+
+    def resume(self, journey_id: str, version: int | None = None) -> JourneyState:
+        """New visitors enter ``version`` (default: the latest published) from now on."""
+        state = self.state(journey_id)
+        if version is not None and version not in state.versions:
+            raise JourneyNotFoundError(
+                "unknown_version", f"{journey_id} has no version {version} (published: {state.versions})"
+            )
+        chosen = self.catalog.resume(journey_id, version)
+        return state.model_copy(update={"status": "active", "active_version": chosen})
+
+    def simulate(self, body: str) -> SimulationResult:
+        request = parse_simulation_request(body)
+        journey = load_journey(request.journey, location="journey")
+        horizon = _horizon(request.until)
+        try:
+            start = parse_time(request.start) if request.start else None
+        except ValueError as error:
+            raise InvalidSimulationError("invalid_start", str(error), [_problem("start", str(error))]) from error
+        try:
+            events = parse_events(_located_events(request.events), start)
+        except SimulationInputError as error:
+            raise InvalidSimulationError(
+                "invalid_events", "an event cannot be simulated", [_problem(error.location, error.message)]
+            ) from error
+        try:
+            timeline = simulate_events(journey, events, horizon=horizon, max_inputs=MAX_SIMULATED_INPUTS)
+        except SimulationLimitError as error:
+            raise _too_large(f"more than {MAX_SIMULATED_INPUTS} steps to play") from error
+        if len(timeline) > MAX_TIMELINE_ENTRIES:
+            raise _too_large(f"a timeline of more than {MAX_TIMELINE_ENTRIES} steps")
+        return SimulationResult(journey=JourneySummary.of(journey), timeline=timeline, summary=summarize(timeline))
+
+
+# ---------------------------------------------------------------------------------------------- parsing
+
+
+def request_text(body: str | None, is_base64_encoded: bool) -> str:
+    """The body API Gateway passed, as text: base64-decoded if it had to be, at most MAX_BODY_BYTES, UTF-8."""
+    try:
+        data = base64.b64decode(body or "", validate=True) if is_base64_encoded else (body or "").encode()
+    except (binascii.Error, UnicodeEncodeError) as error:
+        raise InvalidRequestError("invalid_body", "the body could not be decoded") from error
+    if len(data) > MAX_BODY_BYTES:
+        raise RequestTooLargeError("request_too_large", f"the body is over {MAX_BODY_BYTES // 1024} KB")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InvalidRequestError("invalid_encoding", "the body must be UTF-8 text") from error
+
+
+def parse_version(value: str | None) -> int | None:
+    """``?version=N``: a positive integer, or absent."""
+    if value is None or value == "":
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise InvalidRequestError(
+            "invalid_version", "version must be a positive integer", [_problem("version", repr(value))]
+        )
+    return int(value)
+
+
+def load_journey(yaml_text: str, *, location: str = "body") -> Journey:
+    """The journey, or InvalidJourneyError with one ``{"location", "message"}`` per problem."""
+    if not yaml_text.strip():
+        raise InvalidJourneyError("invalid_journey", "the journey YAML is empty", [_problem(location, "empty")])
+    try:
+        return load_journey_yaml(yaml_text, origin=location)
+    except JourneyDefinitionError as error:
+        headline = str(error).splitlines()[0].rstrip(":")
+        raise InvalidJourneyError("invalid_journey", headline, _definition_problems(error, location)) from error
+
+
+def parse_simulation_request(body: str) -> SimulationRequest:
+    try:
+        return SimulationRequest.model_validate_json(body)
+    except ValidationError as error:
+        if any(problem["type"] == "json_invalid" for problem in error.errors()):
+            raise InvalidRequestError("invalid_json", "the body is not JSON") from error
+        raise InvalidRequestError(
+            "invalid_body",
+            'expected {"journey": "<YAML>", "events": [...], "until": "30d"}',
+            [_problem(_location(problem["loc"]), problem["msg"]) for problem in error.errors(include_url=False)],
+        ) from error
+
+
+def _definition_problems(error: JourneyDefinitionError, location: str) -> list[dict[str, str]]:
+    cause = error.__cause__
+    if not isinstance(cause, ValidationError):  # YAML syntax: the parser's message says where
+        return [_problem(location, str(error))]
+    problems: list[dict[str, str]] = []
+    for problem in cause.errors(include_url=False):
+        where = _location((location, *problem["loc"]))
+        message = str(problem["msg"]).removeprefix("Value error, ")
+        # The graph check reports every problem in one message, one "  - " line each.
+        head, *items = message.split("\n  - ")
+        problems.extend(_problem(where, item) for item in items or [head])
+    return problems
+
+
+def _located_events(events: list[Any] | str) -> Iterable[tuple[str, Any]]:
+    if isinstance(events, str):
+        return read_event_lines(events.splitlines(), label="events line")
+    return ((f"events[{index}]", item) for index, item in enumerate(events))
+
+
+def _horizon(until: str | None) -> timedelta:
+    try:
+        horizon = parse_duration(until) if until is not None else DEFAULT_HORIZON
+    except ValueError as error:
+        raise InvalidSimulationError("invalid_until", str(error), [_problem("until", str(error))]) from error
+    if not timedelta(0) <= horizon <= MAX_SIMULATION_HORIZON:
+        reason = f"until must be between 0 and {MAX_SIMULATION_HORIZON.days} days"
+        raise InvalidSimulationError("invalid_until", reason, [_problem("until", str(until))])
+    return horizon
+
+
+def _too_large(what: str) -> InvalidSimulationError:
+    return InvalidSimulationError("simulation_too_large", f"{what}; simulate fewer visitors or a shorter until", [])
+
+
+def _state(journey_id: str, active_version: int | None, versions: list[int]) -> JourneyState:
+    status: Literal["active", "paused"] = "active" if active_version is not None else "paused"
+    return JourneyState(id=journey_id, status=status, active_version=active_version, versions=versions)
+
+
+def _location(parts: Iterable[Any]) -> str:
+    return ".".join(str(part) for part in parts) or "body"
+
+
+def _problem(location: str, message: str) -> dict[str, str]:
+    return {"location": location, "message": message}

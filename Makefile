@@ -32,6 +32,9 @@ integration: install
 e2e: install
 	$(BIN)/pytest tests/e2e
 
+browser: install  ## headless Chromium on the demo shop (Debian's chromium package; skipped without it)
+	$(BIN)/pytest tests/browser
+
 lint: install typecheck validate-template
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

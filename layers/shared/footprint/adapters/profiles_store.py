@@ -8,13 +8,14 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from footprint.engine import UpdateProfile
 from footprint.models import keys
 from footprint.models.profile import Profile, apply_profile_update
 from footprint.services.profiles import AlreadyAppliedError, ConcurrentUpdateError, ProfileCommit
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+    from footprint.engine import UpdateProfile
 
 BATCH_GET_LIMIT = 100
 

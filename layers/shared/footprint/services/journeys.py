@@ -98,15 +98,17 @@ class JourneyService:
     send_queue: SendQueue
     profiles: ProfileEditor
     steps: StepLog
+    _event_names: dict[tuple[str, int], frozenset[str]] = field(default_factory=dict, init=False, repr=False)
 
     def on_event(self, profile: Profile, event: EventInput, now: datetime) -> list[Decision]:
-        """Offer an event to every active journey and every open enrollment of the visitor."""
+        """Offer an event to every active journey and every open enrollment that names it."""
+        view = ProfileView.from_profile(profile)
         for attempt in range(MAX_ATTEMPTS):
             stored = self.enrollments.load_for_profile(profile.profile_id)
             self._settle_leftovers(stored.values(), profile, now)
             try:
                 return [
-                    self._run(journey, stored.get(journey.id), event, profile, now)
+                    self._run(journey, stored.get(journey.id), event, profile=profile, view=view, now=now)
                     for journey in self._journeys_for(event, stored)
                 ]
             except EnrollmentConflictError:
@@ -118,11 +120,12 @@ class JourneyService:
         journey = self.catalog.version(wake_up.journey_id, wake_up.journey_version)
         if journey is None:
             return None  # the version was deleted; nothing can run on it
+        view = ProfileView.from_profile(profile)
         for attempt in range(MAX_ATTEMPTS):
             stored = self.enrollments.load_for_profile(profile.profile_id)
             self._settle_leftovers(stored.values(), profile, now)
             try:
-                return self._run(journey, stored.get(journey.id), wake_up, profile, now)
+                return self._run(journey, stored.get(journey.id), wake_up, profile=profile, view=view, now=now)
             except EnrollmentConflictError:
                 if attempt == MAX_ATTEMPTS - 1:
                     raise
@@ -175,28 +178,38 @@ class JourneyService:
         return 1
 
     def _journeys_for(self, event: EventInput, stored: dict[str, StoredEnrollment]) -> Iterable[Journey]:
-        """Active journeys that care about this event, and the pinned version of each open enrollment."""
-        seen: set[str] = set()
+        """The journeys this event can change: the pinned version of each open enrollment, and the
+        active version of the others; only those that name the event (any other leaves them as they are)."""
+        pinned_ids: set[str] = set()
         for journey_id, item in stored.items():
             if item.enrollment.is_open:
+                pinned_ids.add(journey_id)
                 pinned = self.catalog.version(journey_id, item.enrollment.journey_version)
-                if pinned is not None:
-                    seen.add(journey_id)
+                if pinned is not None and event.name in self._relevant_events(pinned):
                     yield pinned
         for journey in self.catalog.active():
-            if journey.id not in seen and event.name in relevant_events(journey):
+            if journey.id not in pinned_ids and event.name in self._relevant_events(journey):
                 yield journey
+
+    def _relevant_events(self, journey: Journey) -> frozenset[str]:
+        # Versions are immutable, so their event names are computed once per process.
+        key = (journey.id, journey.version)
+        if key not in self._event_names:
+            self._event_names[key] = relevant_events(journey)
+        return self._event_names[key]
 
     def _run(
         self,
         journey: Journey,
         stored: StoredEnrollment | None,
         engine_input: EventInput | WakeUp,
+        *,
         profile: Profile,
+        view: ProfileView,
         now: datetime,
     ) -> Decision:
         current = stored.enrollment if stored else None
-        decision = evaluate(journey, current, engine_input, ProfileView.from_profile(profile), now)
+        decision = evaluate(journey, current, engine_input, view, now)
         if decision.changed and decision.enrollment is not None:
             self.enrollments.save(decision.enrollment, decision.effects, current.revision if current else None)
             self._perform(decision.effects, profile, now)

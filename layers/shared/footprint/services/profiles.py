@@ -74,7 +74,7 @@ class ProfileService:
     def apply(self, event: TrackedEvent, now: datetime) -> ProfileUpdate:
         """Resolve who ``event`` belongs to, merge identities if it reveals one, fold it in."""
         for _ in range(MAX_ATTEMPTS):
-            target, other = self._resolve(event)
+            target, other, known_aliases = self._resolve(event)
             profiles = self._load([target, *([other] if other else [])])
             current = profiles.get(target) or new_profile(target, event.source_id)
             target = current.profile_id  # a stale alias may have redirected us
@@ -92,6 +92,8 @@ class ProfileService:
             folded = fold_event(current, event)
             base_revision = profiles[target].revision if target in profiles else 0
             to_write.insert(0, (folded.model_copy(update={"revision": base_revision + 1}), base_revision))
+            # Only aliases that are new or point elsewhere are written (most events change none).
+            aliases = {key: pid for key, pid in aliases.items() if known_aliases.get(key) != pid}
             try:
                 self.store.commit(ProfileCommit(event=event, applied_at=now, profiles=to_write, aliases=aliases))
             except AlreadyAppliedError:
@@ -102,8 +104,9 @@ class ProfileService:
             return ProfileUpdate(profile=to_write[0][0], merged_from=merged_from)
         raise ConcurrentUpdateError(f"profile of {event.visitor_id} kept changing; retried {MAX_ATTEMPTS} times")
 
-    def _resolve(self, event: TrackedEvent) -> tuple[str, str | None]:
-        """The profile this event belongs to, and another one it reveals to be the same person."""
+    def _resolve(self, event: TrackedEvent) -> tuple[str, str | None, dict[str, str]]:
+        """The profile this event belongs to, another one it reveals to be the same person, and
+        the aliases found on the way."""
         src = event.source_id
         user_ids = [event.user_id] if event.user_id else []
         anon_ids = [event.anonymous_id] if event.anonymous_id else []
@@ -116,15 +119,13 @@ class ProfileService:
         by_user = next((found[alias_key(src, "user", u)] for u in user_ids if alias_key(src, "user", u) in found), None)
         others = [found[k] for k in lookup if k in found]
         if by_user:
-            other = next((p for p in others if p != by_user), None)
-            return by_user, other
+            return by_user, next((p for p in others if p != by_user), None), found
         if others:
             target = others[0]
-            other = next((p for p in others if p != target), None)
-            return target, other
+            return target, next((p for p in others if p != target), None), found
         if event.user_id:
-            return profile_id_for(src, "user", event.user_id), None
-        return profile_id_for(src, "anon", event.visitor_id), None
+            return profile_id_for(src, "user", event.user_id), None, found
+        return profile_id_for(src, "anon", event.visitor_id), None, found
 
     def _load(self, profile_ids: list[str]) -> dict[str, Profile]:
         """Load profiles, following merge redirects (a stale alias may point at a merged profile)."""

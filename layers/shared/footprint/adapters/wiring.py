@@ -1,7 +1,9 @@
 """The composition root: builds each function's service from settings, once per cold start.
 
 Clients are created lazily on first use (never at import), so the local stack and tests can set
-the environment first. ``reset()`` forgets them (tests with a fresh moto per test).
+the environment first. ``reset()`` forgets them (tests with a fresh moto per test). Each factory
+imports its own adapters and services, so a function's cold start loads only what it uses (track
+never loads the journey engine).
 """
 
 from __future__ import annotations
@@ -11,24 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
-from footprint.adapters.enrollments_store import DynamoEnrollmentStore
-from footprint.adapters.events_store import DynamoDBEventStore
-from footprint.adapters.journey_catalog import DynamoJourneyCatalog
-from footprint.adapters.profiles_store import DynamoProfileStore
-from footprint.adapters.send_queue import SqsSendQueue
-from footprint.adapters.sources import DynamoDBSourceDirectory
-from footprint.adapters.steps import LoggedStepLog
-from footprint.adapters.timers import SchedulerTimers
-from footprint.clock import current_clock
-from footprint.services.admin import JourneyAdmin
-from footprint.services.evaluate import EvaluateService
-from footprint.services.ingest import IngestService
-from footprint.services.journeys import JourneyService
-from footprint.services.profiles import ProfileService
 from footprint.settings import get_settings
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+    from footprint.adapters.journey_catalog import DynamoJourneyCatalog
+    from footprint.services.admin import JourneyAdmin
+    from footprint.services.evaluate import EvaluateService
+    from footprint.services.ingest import IngestService
 
 
 @cache
@@ -49,6 +42,10 @@ def scheduler() -> Any:
 @cache
 def ingest_service() -> IngestService:
     """track's service: sources cached in the warm Lambda, one BatchWriteItem per request."""
+    from footprint.adapters.events_store import DynamoDBEventStore
+    from footprint.adapters.sources import DynamoDBSourceDirectory
+    from footprint.services.ingest import IngestService
+
     settings = get_settings()
     return IngestService(
         sources=DynamoDBSourceDirectory(settings.config_table, max_age_seconds=settings.config_cache_seconds),
@@ -60,6 +57,8 @@ def ingest_service() -> IngestService:
 
 @cache
 def journey_catalog() -> DynamoJourneyCatalog:
+    from footprint.adapters.journey_catalog import DynamoJourneyCatalog
+
     settings = get_settings()
     return DynamoJourneyCatalog(dynamodb(), settings.config_table, settings.config_cache_seconds)
 
@@ -67,11 +66,24 @@ def journey_catalog() -> DynamoJourneyCatalog:
 @cache
 def journey_admin() -> JourneyAdmin:
     """The admin API's service. No cache: an admin reads what it just wrote."""
+    from footprint.adapters.journey_catalog import DynamoJourneyCatalog
+    from footprint.services.admin import JourneyAdmin
+
     return JourneyAdmin(DynamoJourneyCatalog(dynamodb(), get_settings().config_table, cache_seconds=0))
 
 
 @cache
 def evaluate_service() -> EvaluateService:
+    from footprint.adapters.enrollments_store import DynamoEnrollmentStore
+    from footprint.adapters.profiles_store import DynamoProfileStore
+    from footprint.adapters.send_queue import SqsSendQueue
+    from footprint.adapters.steps import LoggedStepLog
+    from footprint.adapters.timers import SchedulerTimers
+    from footprint.clock import current_clock
+    from footprint.services.evaluate import EvaluateService
+    from footprint.services.journeys import JourneyService
+    from footprint.services.profiles import ProfileService
+
     settings = get_settings()
     clock = current_clock()
     store = DynamoProfileStore(dynamodb(), settings.profiles_table, settings.events_table)

@@ -59,6 +59,11 @@ def test_traffic_source_from_utm_then_referrer_then_direct() -> None:
     assert fold_all(tracked("page")).first_touch.source == "direct"  # type: ignore[union-attr]
 
 
+def test_time_zone_uses_the_current_iana_name_for_what_browsers_report() -> None:
+    profile = fold_all(tracked(context={"timezone": "Asia/Saigon"}))
+    assert profile.timezone == "Asia/Ho_Chi_Minh"
+
+
 def test_time_zone_from_context_ignores_invalid_names() -> None:
     profile = fold_all(tracked(context={"timezone": "Asia/Ho_Chi_Minh"}), tracked(context={"timezone": "Mars/Base"}))
     assert profile.timezone == "Asia/Ho_Chi_Minh"

@@ -282,14 +282,33 @@ def _apply_channel_events(data: dict[str, Any], name: str, event: TrackedEvent) 
         data["consent"][props["channel"]] = "granted" if props.get("granted") else "denied"
 
 
+# Browsers report time zones by ICU's (CLDR's) canonical names, some of which are IANA's old names:
+# Chrome in Vietnam says "Asia/Saigon". Profiles keep IANA's current name, so journeys and segments
+# can compare time zones as text.
+ICU_TO_IANA = {
+    "Asia/Saigon": "Asia/Ho_Chi_Minh",
+    "Asia/Calcutta": "Asia/Kolkata",
+    "Asia/Katmandu": "Asia/Kathmandu",
+    "Asia/Rangoon": "Asia/Yangon",
+    "Europe/Kiev": "Europe/Kyiv",
+    "Atlantic/Faeroe": "Atlantic/Faroe",
+    "America/Buenos_Aires": "America/Argentina/Buenos_Aires",
+    "America/Indianapolis": "America/Indiana/Indianapolis",
+    "America/Louisville": "America/Kentucky/Louisville",
+    "Pacific/Truk": "Pacific/Chuuk",
+    "Pacific/Ponape": "Pacific/Pohnpei",
+}
+
+
 def _valid_timezone(value: object) -> str | None:
     if not isinstance(value, str) or not value:
         return None
+    name = ICU_TO_IANA.get(value, value)
     try:
-        ZoneInfo(value)
+        ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         return None
-    return value
+    return name
 
 
 def _opt_str(value: object) -> str | None:

@@ -35,6 +35,7 @@ from footprint.services.simulation import (
     simulate_events,
     summarize,
 )
+from footprint_local.vapid import new_vapid_secret
 
 DEFAULT_LOCAL = "http://127.0.0.1:4000"
 
@@ -68,6 +69,10 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("--until", help="how long after the last event to keep the clock running (default 30d)")
     simulate.add_argument("--json", action="store_true", help="print the timeline as JSON lines")
     simulate.set_defaults(run=cmd_simulate)
+
+    vapid = commands.add_parser("vapid-keys", help="make the VAPID key pair web push needs (a Secrets Manager value)")
+    vapid.add_argument("--subject", required=True, help="a contact for push services: mailto:you@shop or https://shop")
+    vapid.set_defaults(run=cmd_vapid_keys)
 
     for name, helptext, func in (
         ("publish", "publish journey versions (active ones start taking visitors)", cmd_publish),
@@ -120,6 +125,13 @@ def cmd_simulate(args: argparse.Namespace, out: TextIO) -> int:
     if not args.json:
         summary = summarize(timeline)
         print(f"-- {summary.steps} steps, {summary.sent} messages sent, {summary.converted} converted", file=out)
+    return 0
+
+
+def cmd_vapid_keys(args: argparse.Namespace, out: TextIO) -> int:
+    if not args.subject.startswith(("mailto:", "https://")):
+        raise CliError("--subject must be a mailto: or https: URL (push services use it to reach you)")
+    print(json.dumps(new_vapid_secret(args.subject)), file=out)
     return 0
 
 

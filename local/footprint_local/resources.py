@@ -7,18 +7,15 @@ CloudFormation's habit of prefixing the stack name: ``footprint-local-EventsTabl
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-
 from footprint_local.aws import ACCOUNT_ID, REGION
 from footprint_local.template import PhysicalResource, Template
+from footprint_local.vapid import new_vapid_secret
 
 if TYPE_CHECKING:
     from footprint_local.aws import AwsClients
@@ -144,17 +141,9 @@ def create_vapid_secret(clients: AwsClients, secret_name: str) -> str:
 
     Returns the public key (base64url, uncompressed P-256 point): the browser's applicationServerKey.
     """
-    private_key = ec.generate_private_key(ec.SECP256R1())
-    private_pem = private_key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode("ascii")
-    point = private_key.public_key().public_bytes(
-        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-    )
-    public_key = base64.urlsafe_b64encode(point).decode("ascii").rstrip("=")
-    secret = {"private_key_pem": private_pem, "public_key": public_key, "subject": "mailto:local@example.com"}
+    secret = new_vapid_secret("mailto:local@example.com")
     clients.secrets.create_secret(Name=secret_name, SecretString=json.dumps(secret))
-    return public_key
+    return str(secret["public_key"])
 
 
 def publish_journeys(clients: AwsClients, resources: StackResources, directory: Path) -> list[str]:

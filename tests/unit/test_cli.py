@@ -58,3 +58,22 @@ def test_simulate_reports_a_bad_line(tmp_path: Path, capsys) -> None:  # type: i
     status, _ = run("simulate", str(SERVICES), str(events))
     assert status == 1
     assert "line 1" in capsys.readouterr().err
+
+
+def test_vapid_keys_are_a_usable_pair() -> None:
+    import base64
+
+    from cryptography.hazmat.primitives import serialization
+    from py_vapid import Vapid
+
+    status, output = run("vapid-keys", "--subject", "mailto:hello@shop.example.com")
+    assert status == 0
+    secret = json.loads(output)
+    vapid = Vapid.from_pem(secret["private_key_pem"].encode())
+    point = vapid.public_key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    assert base64.urlsafe_b64encode(point).decode().rstrip("=") == secret["public_key"]
+    assert secret["subject"] == "mailto:hello@shop.example.com"
+
+
+def test_vapid_keys_need_a_contact_url() -> None:
+    assert run("vapid-keys", "--subject", "hello")[0] == 1

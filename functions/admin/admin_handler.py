@@ -18,14 +18,14 @@ from http import HTTPStatus
 from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
-from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from footprint.adapters.journey_catalog import JourneyVersionExistsError, UnknownJourneyError
 from footprint.adapters.wiring import journey_admin
+from footprint.http_api import JsonResponse, answer_unknown_routes_and_bugs, error_response, json_response
 from footprint.services.admin import (
     AdminError,
     InvalidJourneyError,
@@ -40,7 +40,6 @@ from footprint.services.admin import (
 logger = Logger()
 tracer = Tracer()
 app = APIGatewayHttpResolver()
-JsonResponse = Response[dict[str, Any]]
 
 STATUS_BY_ERROR: dict[type[AdminError], HTTPStatus] = {
     InvalidRequestError: HTTPStatus.BAD_REQUEST,
@@ -61,8 +60,7 @@ def caller() -> str:
 
 
 def answer(payload: BaseModel | dict[str, Any], status: HTTPStatus = HTTPStatus.OK) -> JsonResponse:
-    content = payload.model_dump(mode="json") if isinstance(payload, BaseModel) else payload
-    return Response(status.value, content_types.APPLICATION_JSON, content)
+    return json_response(payload.model_dump(mode="json") if isinstance(payload, BaseModel) else payload, status)
 
 
 @app.get("/admin/journeys")
@@ -107,12 +105,6 @@ def simulate_journey() -> JsonResponse:
     return answer(journey_admin().simulate(body()))
 
 
-def error_response(
-    status: HTTPStatus, code: str, reason: str, errors: list[dict[str, str]] | None = None
-) -> JsonResponse:
-    return answer({"error": {"code": code, "reason": reason, "errors": errors or []}}, status)
-
-
 @app.exception_handler(AdminError)
 def refused(error: AdminError) -> JsonResponse:
     status = next(
@@ -133,15 +125,7 @@ def unknown_journey(error: UnknownJourneyError) -> JsonResponse:
     return error_response(HTTPStatus.NOT_FOUND, "unknown_journey", str(error))
 
 
-@app.not_found
-def no_route(_: NotFoundError) -> JsonResponse:
-    return error_response(HTTPStatus.NOT_FOUND, "not_found", "see GET /admin/journeys and POST /admin/journeys/...")
-
-
-@app.exception_handler(Exception)
-def failed(error: Exception) -> JsonResponse:
-    logger.exception("admin request failed")
-    return error_response(HTTPStatus.INTERNAL_SERVER_ERROR, "internal_error", "something went wrong on our side")
+answer_unknown_routes_and_bugs(app, logger, "see GET /admin/journeys and POST /admin/journeys/...")
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -12,13 +12,13 @@ from http import HTTPStatus
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
-from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from footprint.adapters.wiring import ingest_service
+from footprint.http_api import JsonResponse, answer_unknown_routes_and_bugs, error_response, json_response
 from footprint.models.events import EventType
 from footprint.services.ingest import (
     IngestError,
@@ -35,7 +35,6 @@ logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 app = APIGatewayHttpResolver()
-JsonResponse = Response[dict[str, Any]]
 
 STATUS_BY_ERROR: dict[type[IngestError], HTTPStatus] = {
     InvalidPayloadError: HTTPStatus.BAD_REQUEST,
@@ -60,7 +59,7 @@ def ingest(call: EventType | None) -> JsonResponse:
         )
     )
     metrics.add_metric(name="EventsAccepted", unit=MetricUnit.Count, value=result.accepted)
-    return Response(200, content_types.APPLICATION_JSON, {"success": True, "accepted": result.accepted})
+    return json_response({"success": True, "accepted": result.accepted})
 
 
 @app.post("/v1/batch")
@@ -105,13 +104,6 @@ def alias() -> JsonResponse:
     return ingest("alias")
 
 
-def error_response(
-    status: HTTPStatus, code: str, reason: str, errors: list[dict[str, str]] | None = None
-) -> JsonResponse:
-    body = {"error": {"code": code, "reason": reason, "errors": errors or []}}
-    return Response(status.value, content_types.APPLICATION_JSON, body)
-
-
 @app.exception_handler(IngestError)
 def refused(error: IngestError) -> JsonResponse:
     status = next(
@@ -124,15 +116,7 @@ def refused(error: IngestError) -> JsonResponse:
     return error_response(status, error.code, error.reason, error.errors)
 
 
-@app.not_found
-def no_route(_: NotFoundError) -> JsonResponse:
-    return error_response(HTTPStatus.NOT_FOUND, "not_found", "POST to /v1/batch, /v1/track, /v1/identify, ...")
-
-
-@app.exception_handler(Exception)
-def failed(error: Exception) -> JsonResponse:
-    logger.exception("tracking request failed")
-    return error_response(HTTPStatus.INTERNAL_SERVER_ERROR, "internal_error", "something went wrong on our side")
+answer_unknown_routes_and_bugs(app, logger, "POST to /v1/batch, /v1/track, /v1/identify, ...")
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

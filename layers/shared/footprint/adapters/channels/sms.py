@@ -17,6 +17,7 @@ Content of an SMS step (Liquid-rendered): ``text`` (or ``body``), optional ``sen
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from footprint.adapters.channels.http_json import DEFAULT_TIMEOUT_SECONDS, deliver_json
@@ -39,17 +40,16 @@ def relay_headers(message: OutgoingMessage, token: TokenSource) -> dict[str, str
     return headers
 
 
-class SmsRelaySender:
-    def __init__(
-        self,
-        endpoint: str,
-        token: TokenSource = no_token,
-        timeout: float = DEFAULT_TIMEOUT_SECONDS,
-    ) -> None:
-        self.endpoint = endpoint
-        self.token = token
-        self.timeout = timeout
+@dataclass(frozen=True)
+class RelaySender:
+    """A channel delivered by POSTing JSON to a relay that holds the provider's credentials."""
 
+    endpoint: str
+    token: TokenSource = no_token
+    timeout: float = DEFAULT_TIMEOUT_SECONDS
+
+
+class SmsRelaySender(RelaySender):
     def send(self, message: OutgoingMessage, profile: Profile, rendered: Mapping[str, Any]) -> DeliveryResult:
         text = str(rendered.get("body") or "").strip()
         if not text:

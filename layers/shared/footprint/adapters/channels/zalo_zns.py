@@ -26,8 +26,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from footprint.adapters.channels.http_json import DEFAULT_TIMEOUT_SECONDS, deliver_json
-from footprint.adapters.channels.sms import TokenSource, no_token, relay_headers
+from footprint.adapters.channels.http_json import deliver_json
+from footprint.adapters.channels.sms import RelaySender, relay_headers
 from footprint.models.messages import OutgoingMessage
 from footprint.models.profile import Profile
 from footprint.services.send import DeliveryResult
@@ -45,17 +45,7 @@ def zalo_phone(phone: str) -> str | None:
     return digits if digits.startswith("84") and 10 <= len(digits) <= 12 else None
 
 
-class ZaloZnsRelaySender:
-    def __init__(
-        self,
-        endpoint: str,
-        token: TokenSource = no_token,
-        timeout: float = DEFAULT_TIMEOUT_SECONDS,
-    ) -> None:
-        self.endpoint = endpoint
-        self.token = token
-        self.timeout = timeout
-
+class ZaloZnsRelaySender(RelaySender):
     def send(self, message: OutgoingMessage, profile: Profile, rendered: Mapping[str, Any]) -> DeliveryResult:
         template_id = str(rendered.get("template_id") or "").strip()
         template_data = rendered.get("params") or {}

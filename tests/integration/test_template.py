@@ -19,26 +19,11 @@ from samtranslator.translator.transform import transform
 
 from footprint.settings import Settings
 from footprint_local.template import load_template, parse_template_text
+from tests.routes import ADMIN_ROUTES as ALL_ADMIN_ROUTES
+from tests.routes import V1_PATHS
 
 TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "infra" / "template.yaml"
-V1_PATHS = (
-    "/v1/batch",
-    "/v1/track",
-    "/v1/identify",
-    "/v1/page",
-    "/v1/alias",
-    "/v1/screen",
-    "/v1/group",
-    *(f"/v1/{short}" for short in "btipasg"),  # analytics.js short paths
-)
-ADMIN_ROUTES = {
-    ("get", "/admin/journeys"),
-    ("post", "/admin/journeys"),
-    ("post", "/admin/journeys/validate"),
-    ("post", "/admin/journeys/simulate"),
-    ("post", "/admin/journeys/{journey_id}/pause"),
-    ("post", "/admin/journeys/{journey_id}/resume"),
-}
+ADMIN_ROUTES = {(method.lower(), path) for method, path in ALL_ADMIN_ROUTES}  # OpenAPI's lower-case methods
 FOURTEEN_DAYS = 14 * 24 * 3600
 # Managed policies SAM attaches for logging, tracing and polling streams/queues; anything else is a change
 # worth a review.

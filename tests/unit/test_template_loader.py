@@ -19,27 +19,10 @@ from footprint_local.template import (
     load_template,
     parse_template_text,
 )
+from tests.routes import ADMIN_ROUTES, V1_PATHS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO_ROOT / "infra" / "template.yaml"
-V1_PATHS = (
-    "/v1/batch",
-    "/v1/track",
-    "/v1/identify",
-    "/v1/page",
-    "/v1/alias",
-    "/v1/screen",
-    "/v1/group",
-    *(f"/v1/{short}" for short in "btipasg"),  # analytics.js short paths
-)
-ADMIN_ROUTES = {
-    ("GET", "/admin/journeys"),
-    ("POST", "/admin/journeys"),
-    ("POST", "/admin/journeys/validate"),
-    ("POST", "/admin/journeys/simulate"),
-    ("POST", "/admin/journeys/{journey_id}/pause"),
-    ("POST", "/admin/journeys/{journey_id}/resume"),
-}
 
 
 @pytest.fixture(scope="module")

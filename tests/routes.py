@@ -1,0 +1,22 @@
+"""The HTTP routes the stack must serve: the template tests check both the loader and the deployed API."""
+
+from __future__ import annotations
+
+V1_PATHS = (
+    "/v1/batch",
+    "/v1/track",
+    "/v1/identify",
+    "/v1/page",
+    "/v1/alias",
+    "/v1/screen",
+    "/v1/group",
+    *(f"/v1/{short}" for short in "btipasg"),  # analytics.js short paths
+)
+ADMIN_ROUTES = {
+    ("GET", "/admin/journeys"),
+    ("POST", "/admin/journeys"),
+    ("POST", "/admin/journeys/validate"),
+    ("POST", "/admin/journeys/simulate"),
+    ("POST", "/admin/journeys/{journey_id}/pause"),
+    ("POST", "/admin/journeys/{journey_id}/resume"),
+}

@@ -6,7 +6,8 @@ per event), so the figures mean the same on a laptop and in CI. The figures reco
 and how to read them are in docs/benchmarks.md.
 
 Modules:
-- ``engine_throughput``: the pure journey engine with 100 active journeys over synthetic stream records.
+- ``engine_throughput``: the journey service (the real ``JourneyService`` on the in-memory ports of
+  ``journey_ports``) with 100 active journeys over synthetic stream records.
 - ``calls`` and ``aws_calls``: AWS API calls per event, counted with botocore event hooks, on the local stack.
 - ``cold_start``: importing each handler module in a fresh interpreter, against importing boto3.
 - ``cost``: an estimate in USD per 1,000 events from the counted calls and list prices.

@@ -55,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "calls" in parts:
         from bench import aws_calls, cost
 
-        calls = aws_calls.run()
+        calls = aws_calls.run(quick=arguments.quick)
         print(aws_calls.report(calls))
         print()
         if "cost" in parts:

@@ -1,11 +1,14 @@
-"""Import (cold start) cost: importing each handler module in a fresh interpreter, against bare boto3.
+"""Cold start cost: importing each handler module in a fresh interpreter, then building its service,
+against bare boto3.
 
-Each sample is a new ``python`` process that times only the import (``time.perf_counter`` around
-it), so interpreter start-up is left out, as it is the same for every Lambda. The samples are
-interleaved (boto3, track, evaluate, send, boto3, ...) and the median of each is reported as a
-ratio to the median of ``import boto3``: every handler imports boto3 too, so 1.0 would mean the
-rest is free. One more run per module with ``python -X importtime`` splits the time by top-level
-package (its own overhead inflates the absolute figures, not the shares).
+Each sample is a new ``python`` process that times the import of the handler (``time.perf_counter``
+around it), then the call to the factory its first invocation makes (``SERVICE_FACTORIES``: the
+composition root imports a function's adapters and services there, and creates its clients), so
+interpreter start-up is left out, as it is the same for every Lambda. The samples are interleaved
+(boto3, track, evaluate, send, boto3, ...) and the median of each is reported as a ratio to the
+median of ``import boto3``: every handler imports boto3 too, so 1.0 would mean the rest is free.
+One more run per module with ``python -X importtime`` splits the time (import and service) by
+top-level package (its own overhead inflates the absolute figures, not the shares).
 """
 
 from __future__ import annotations
@@ -27,7 +30,13 @@ HANDLERS = {
     "evaluate_handler": ROOT / "functions" / "evaluate",
     "send_handler": ROOT / "functions" / "send",
 }
-# Modules a function imports (through the shared composition root) but never calls.
+# What a handler's first invocation calls before its first AWS call: (module, factory).
+SERVICE_FACTORIES = {
+    "track_handler": ("footprint.adapters.wiring", "ingest_service"),
+    "evaluate_handler": ("footprint.adapters.wiring", "evaluate_service"),
+    "send_handler": ("footprint.adapters.send_wiring", "send_service"),
+}
+# Modules a function could load but never calls (a regression guard: each was loaded once).
 UNUSED_BY = {
     "track_handler": (
         "footprint.engine",
@@ -40,60 +49,108 @@ UNUSED_BY = {
         "footprint.adapters.profiles_store",
     ),
     "evaluate_handler": (
+        "footprint.engine.simulate",  # the engine package exports the simulator
         "footprint.models.segment",
         "footprint.services.ingest",
         "footprint.adapters.events_store",
         "footprint.adapters.sources",
     ),
-    # profiles_store imports footprint.engine for the UpdateProfile annotation; send never runs a journey.
-    "send_handler": ("footprint.engine", "footprint.models.journey"),
+    # pywebpush imports aiohttp (and what it needs) at module level; send uses its synchronous API only.
+    "send_handler": (
+        "footprint.engine",
+        "footprint.models.journey",
+        "aiohttp",
+        "aiohappyeyeballs",
+        "aiosignal",
+        "frozenlist",
+        "multidict",
+        "propcache",
+        "yarl",
+    ),
 }
 TIMER = (
-    "import sys, time\n"
+    "import importlib, sys, time\n"
     "sys.path.insert(0, sys.argv[2])\n"
     "started = time.perf_counter()\n"
-    "__import__(sys.argv[1])\n"
-    "print(time.perf_counter() - started)\n"
+    "importlib.import_module(sys.argv[1])\n"
+    "imported = time.perf_counter()\n"
+    "if len(sys.argv) > 3:\n"
+    "    getattr(importlib.import_module(sys.argv[3]), sys.argv[4])()\n"
+    "print(imported - started, time.perf_counter() - started)\n"
 )
+# Placeholders for the settings every function gets from the template (no AWS call is made).
+SETTINGS_ENVIRONMENT = {
+    "EVENTS_TABLE": "footprint-events",
+    "PROFILES_TABLE": "footprint-profiles",
+    "CONFIG_TABLE": "footprint-config",
+    "MESSAGES_TABLE": "footprint-messages",
+    "IDEMPOTENCY_TABLE": "footprint-idempotency",
+}
+
+
+@dataclass(frozen=True)
+class Sample:
+    imported: float  # seconds to import the module
+    ready: float  # seconds to import it and build its service (the same as ``imported`` for boto3)
 
 
 @dataclass(frozen=True)
 class ImportResult:
     repeats: int
-    samples: dict[str, list[float]]  # module -> seconds per sample
-    shares: dict[str, list[tuple[str, float]]]  # handler -> (top-level package, share of its import time)
-    unused: dict[str, float]  # handler -> share of its import spent in modules it never calls (UNUSED_BY)
+    samples: dict[str, list[Sample]]  # module -> one per fresh interpreter
+    shares: dict[str, list[tuple[str, float]]]  # handler -> (top-level package, share of import + service)
+    unused: dict[str, float]  # handler -> share of import + service spent in modules it never calls (UNUSED_BY)
 
     def median(self, module: str) -> float:
-        return statistics.median(self.samples[module])
+        return statistics.median(sample.imported for sample in self.samples[module])
+
+    def median_ready(self, module: str) -> float:
+        return statistics.median(sample.ready for sample in self.samples[module])
 
     def ratio(self, module: str) -> float:
+        """Importing the module, over importing boto3."""
         return self.median(module) / self.median(BASELINE)
+
+    def ready_ratio(self, module: str) -> float:
+        """Importing the module and building its service (a cold start before its first AWS call), over
+        importing boto3."""
+        return self.median_ready(module) / self.median(BASELINE)
 
 
 def _environment() -> dict[str, str]:
     """A Lambda-like environment: Powertools as deployed (tracing on), no AWS call is made at import."""
     environment = {name: value for name, value in os.environ.items() if not name.startswith("POWERTOOLS_")}
-    environment.update({"AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_SERVICE_NAME": "footprint"})
+    environment.update(
+        {"AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_SERVICE_NAME": "footprint", **SETTINGS_ENVIRONMENT}
+    )
     return environment
 
 
-def time_import(module: str, path: Path | None = None) -> float:
+def time_import(module: str, path: Path | None = None, factory: tuple[str, str] | None = None) -> Sample:
+    """Import ``module`` in a fresh interpreter, then call ``factory`` (module, function) if given."""
     completed = subprocess.run(
-        [sys.executable, "-c", TIMER, module, str(path or ROOT)],
+        [sys.executable, "-c", TIMER, module, str(path or ROOT), *(factory or ())],
         capture_output=True,
         text=True,
         check=True,
         env=_environment(),
         cwd=ROOT,
     )
-    return float(completed.stdout.strip().splitlines()[-1])
+    imported, ready = completed.stdout.strip().splitlines()[-1].split()
+    return Sample(float(imported), float(ready))
 
 
-def import_profile(module: str, path: Path) -> dict[str, int]:
-    """Self time in microseconds per imported module (``-X importtime``)."""
+def import_profile(module: str, path: Path, factory: tuple[str, str] | None = None) -> dict[str, int]:
+    """Self time in microseconds per imported module (``-X importtime``), the factory's imports included."""
+    build = f"; from {factory[0]} import {factory[1]}; {factory[1]}()" if factory else ""
     completed = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", f"import sys; sys.path.insert(0, {str(path)!r}); import {module}"],
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            "-c",
+            f"import sys; sys.path.insert(0, {str(path)!r}); import {module}{build}",
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -130,16 +187,16 @@ def _parse(line: str) -> tuple[int, str]:
 
 
 def run(repeats: int = 7, breakdown: bool = True) -> ImportResult:
-    samples: dict[str, list[float]] = {BASELINE: [], **{name: [] for name in HANDLERS}}
+    samples: dict[str, list[Sample]] = {BASELINE: [], **{name: [] for name in HANDLERS}}
     for _ in range(repeats):
         samples[BASELINE].append(time_import(BASELINE))
         for name, path in HANDLERS.items():
-            samples[name].append(time_import(name, path))
+            samples[name].append(time_import(name, path, SERVICE_FACTORIES[name]))
     shares: dict[str, list[tuple[str, float]]] = {}
     unused: dict[str, float] = {}
     if breakdown:
         for name, path in HANDLERS.items():
-            profile = import_profile(name, path)
+            profile = import_profile(name, path, SERVICE_FACTORIES[name])
             shares[name] = package_shares(profile)
             if name in UNUSED_BY:
                 unused[name] = unused_share(profile, UNUSED_BY[name])
@@ -151,6 +208,7 @@ def report(result: ImportResult) -> str:
         [
             name,
             f"{result.ratio(name):.2f}x",
+            f"{result.ready_ratio(name):.2f}x",
             f"{100 * result.unused[name]:.0f} %" if name in result.unused else "",
             ", ".join(f"{package} {100 * share:.0f} %" for package, share in result.shares.get(name, [])),
         ]
@@ -160,18 +218,23 @@ def report(result: ImportResult) -> str:
         "## Import (cold start) cost",
         "",
         f"Median of {result.repeats} fresh interpreters per module, interleaved; ratio to `import boto3` "
-        f"(on this machine boto3 took {1000 * result.median(BASELINE):.0f} ms, for orientation only).",
+        f"(on this machine boto3 took {1000 * result.median(BASELINE):.0f} ms, for orientation only). "
+        "'+ service' adds the factory the first invocation calls: "
+        + ", ".join(f"{name}: {factory}()" for name, (_, factory) in SERVICE_FACTORIES.items())
+        + ".",
         "",
         markdown_table(
             [
                 "handler module",
                 "import / import boto3",
+                "import + service / import boto3",
                 "in modules it never calls",
-                "largest shares of its import (-X importtime, self time by package)",
+                "largest shares of import + service (-X importtime, self time by package)",
             ],
             rows,
         ),
         "",
-        "Modules never called: " + "; ".join(f"{name}: {', '.join(prefixes)}" for name, prefixes in UNUSED_BY.items()),
+        "Modules checked as never called: "
+        + "; ".join(f"{name}: {', '.join(prefixes)}" for name, prefixes in UNUSED_BY.items()),
     ]
     return "\n".join(lines)

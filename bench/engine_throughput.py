@@ -1,10 +1,9 @@
-"""Engine throughput: the pure journey engine with 100 active journeys over synthetic stream records.
+"""Engine throughput: the real ``JourneyService`` with 100 active journeys over synthetic stream records.
 
 The figure is a ratio, measured in one process with the passes interleaved: the time to run the
-stream through the engine (as evaluate's service does it, minus the I/O) over the time to merely
-deserialize the same records (``TrackedEvent.model_validate_json`` of the item body, then
-``EventInput.from_tracked``), which every evaluate invocation pays anyway. A ratio of 3 means the
-engine costs twice what reading the records costs.
+stream through the journey service over the time to merely deserialize the same records
+(``TrackedEvent.model_validate_json`` of the item body, then ``EventInput.from_tracked``), which every
+evaluate invocation pays anyway. A ratio of 3 means the journeys cost twice what reading the records costs.
 
 The 100 journeys are the four templates in journeys/, each copied 25 times with its own id. They are
 spread over ten "event families": the copies in family ``g`` listen to ``product_viewed_g``,
@@ -13,43 +12,45 @@ one family. So an event is relevant to a handful of the 100 journeys (a product 
 three services-consult copies of its family; a purchase: every goal in its family), as on a site
 where journeys target different sections or products.
 
-Three passes over the same records:
+Passes over the same records:
 - ``deserialize``: parse each record, nothing else (the baseline);
-- ``select``: parse, then pick the journeys the service offers the event to (its open enrollments,
-  and the active journeys whose ``relevant_events`` name it), computed the way
-  ``JourneyService._journeys_for`` does, per event;
-- ``engine``: parse, select, run ``evaluate`` for each, keep the enrollments in memory and deliver
-  the wake-ups the engine asks for when they fall due (as TimersQueue would), like ``simulate``.
+- ``profile_view``: parse, and build one ``ProfileView.from_profile`` of the visitor (the service
+  builds one per input), to price that part;
+- ``engine``: parse, then ``JourneyService.on_event`` with the visitor's profile, as evaluate calls it;
+  before each record, every wake-up that has fallen due goes to ``JourneyService.on_wake_up`` (as
+  TimersQueue would deliver it). The service is the real one; its ports are in-memory
+  (``bench.journey_ports``), so the pass measures the service and the engine, not DynamoDB.
+
+The profile each call gets is the visitor's profile with the record folded in (what ProfileService
+hands the journeys in evaluate), computed once before timing: folding is the profile service's work,
+not the journeys'. Half of the visitors can get web push and a third have an email address.
+
+The counts (evaluate() calls, what changed, why the others changed nothing) come from one more engine
+pass, untimed, that observes each evaluate() call the service makes; the timed passes run it untouched.
 """
 
 from __future__ import annotations
 
 import copy
 import gc
-import heapq
 import itertools
 import random
 import statistics
 import time
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
-from footprint.engine import (
-    EventInput,
-    ProfileView,
-    ScheduleWakeUp,
-    SendMessage,
-    WakeUp,
-    evaluate,
-    relevant_events,
-)
-from footprint.engine.state import Enrollment
+from bench.journey_ports import InMemoryPorts, StaticCatalog
+from footprint.engine import Decision, Enrollment, EventInput, ProfileView, WakeUp, evaluate, relevant_events
 from footprint.models.events import TrackedEvent
 from footprint.models.journey import Journey, parse_journey, read_journey_yaml
-from footprint.models.profile import Profile, fold_event, new_profile
+from footprint.models.profile import Profile, WebPushSubscription, fold_event, profile_id_for
+from footprint.services import journeys as journeys_service
 
 JOURNEYS_DIR = Path(__file__).resolve().parents[1] / "journeys"
 TEMPLATES = ("services-consult", "cart-abandonment", "welcome-first-visit", "web-push-click-no-purchase")
@@ -90,19 +91,67 @@ class EngineCounts:
     """What the engine pass did (the same in every repetition: the inputs are fixed)."""
 
     records: int = 0
-    records_offered: int = 0  # records offered to at least one journey
+    records_offered: int = 0  # records the service offered to at least one journey
     event_evaluations: int = 0
     wake_up_evaluations: int = 0
     changed: int = 0
-    sends: int = 0
-    entries: int = 0
-    # Evaluations of an open enrollment for an event its journey does not name (always "no change").
+    unchanged_notes: Counter[str] = field(default_factory=Counter)  # why a decision changed nothing
+    # Evaluations for an event the journey does not name (the engine leaves it as it is).
     unnamed_event_evaluations: int = 0
     unnamed_event_changes: int = 0
+    # Evaluations of a visitor outside the journey (no open enrollment) for an event the journey names,
+    # but not as its trigger (a goal, an exit, an unless, a wait_for): only the trigger can enter them.
+    not_trigger_evaluations: int = 0
+    not_trigger_changes: int = 0
+    # From the ports, at the end of the pass.
+    steps: Counter[str] = field(default_factory=Counter)  # RecordStep outcomes
+    messages: Counter[str] = field(default_factory=Counter)  # queued sends by channel
+    profile_updates: int = 0
+    wake_ups_scheduled: int = 0
+    schedules_deleted: int = 0  # cancelled before they fired
+    wake_ups_pending: int = 0  # not yet due when the stream ended
+    open_enrollments: int = 0  # at the end
 
     @property
     def evaluations(self) -> int:
         return self.event_evaluations + self.wake_up_evaluations
+
+    @property
+    def inputs(self) -> int:
+        """Calls into the service (records and delivered wake-ups): one ProfileView each."""
+        return self.records + self.wake_up_evaluations
+
+    @property
+    def unchanged(self) -> int:
+        return sum(self.unchanged_notes.values())
+
+    def observe(
+        self, journey: Journey, enrollment: Enrollment | None, engine_input: EventInput | WakeUp, decision: Decision
+    ) -> None:
+        """One evaluate() call the service made."""
+        if decision.changed:
+            self.changed += 1
+        else:
+            self.unchanged_notes[decision.note or "unknown"] += 1
+        if isinstance(engine_input, WakeUp):
+            self.wake_up_evaluations += 1
+            return
+        self.event_evaluations += 1
+        if engine_input.name not in relevant_events(journey):
+            self.unnamed_event_evaluations += 1
+            self.unnamed_event_changes += decision.changed
+        elif engine_input.name != journey.trigger.event and not (enrollment and enrollment.is_open):
+            self.not_trigger_evaluations += 1
+            self.not_trigger_changes += decision.changed
+
+    def add_ports(self, ports: InMemoryPorts) -> None:
+        self.steps = Counter(ports.steps.outcomes)
+        self.messages = Counter(ports.send_queue.by_channel)
+        self.profile_updates = ports.profiles.updates
+        self.wake_ups_scheduled = ports.timers.scheduled
+        self.schedules_deleted = ports.timers.cancelled
+        self.wake_ups_pending = ports.timers.pending()
+        self.open_enrollments = ports.enrollments.open_enrollments()
 
 
 @dataclass(frozen=True)
@@ -113,12 +162,9 @@ class EngineResult:
     repeats: int
     counts: EngineCounts
     engine_ratios: list[float]  # engine pass / deserialize pass, one per repetition
-    select_ratios: list[float]  # select pass / deserialize pass
-    cached_select_ratios: list[float]  # select pass with relevant_events computed once per journey / deserialize
     profile_view_ratios: list[float]  # deserialize + one ProfileView.from_profile per record / deserialize
     # Medians per pass, for the per-call figure and the rate below only (the headline is a ratio).
     deserialize_seconds: float
-    select_seconds: float
     engine_seconds: float
 
     @property
@@ -126,24 +172,19 @@ class EngineResult:
         return statistics.median(self.engine_ratios)
 
     @property
-    def select_ratio(self) -> float:
-        return statistics.median(self.select_ratios)
-
-    @property
-    def cached_select_ratio(self) -> float:
-        return statistics.median(self.cached_select_ratios)
-
-    @property
     def profile_view_in_deserializations(self) -> float:
-        """One ``ProfileView.from_profile`` (the service builds one per evaluate call) in deserializations."""
+        """One ``ProfileView.from_profile`` in record deserializations."""
         return statistics.median(self.profile_view_ratios) - 1
 
     @property
-    def evaluate_call_in_deserializations(self) -> float:
-        """One evaluate() call (and its bookkeeping, selection excluded) in record deserializations."""
+    def work_per_evaluation_in_deserializations(self) -> float:
+        """The engine pass beyond deserializing (selection, profile views, evaluate(), the ports), per
+        evaluate() call, in record deserializations."""
+        if not self.counts.evaluations:
+            return 0.0
         per_record = self.deserialize_seconds / self.records
-        engine_only = max(0.0, self.engine_seconds - self.select_seconds)
-        return engine_only / self.counts.evaluations / per_record if self.counts.evaluations else 0.0
+        beyond = max(0.0, self.engine_seconds - self.deserialize_seconds)
+        return beyond / self.counts.evaluations / per_record
 
     @property
     def evaluations_per_second(self) -> float:
@@ -289,24 +330,39 @@ def stream_record(event: TrackedEvent) -> dict[str, Any]:
     }
 
 
-def profile_views(stream: Iterable[StreamRecord], seed: int = 11) -> dict[str, ProfileView]:
-    """A fixed view per visitor: half can get web push, a third have an email address."""
+def folded_profiles(stream: Sequence[StreamRecord], seed: int = 11) -> list[Profile]:
+    """For each record, the visitor's profile with that record folded in (as ProfileService hands it
+    to the journeys). Half of the visitors start with a web push subscription, a third with an email."""
     rng = random.Random(seed)
-    views: dict[str, ProfileView] = {}
+    current: dict[str, Profile] = {}
+    folded = []
     for item in stream:
-        if item.visitor in views:
-            continue
-        reachable = {channel for channel, share in (("web_push", 0.5), ("email", 0.33)) if rng.random() < share}
-        attributes: dict[str, Any] = {
-            "last_viewed_product": {"product_id": "san-pham-01", "name": "Váy", "url": "/p/1"}
-        }
-        views[item.visitor] = ProfileView(
-            id=item.visitor,
-            timezone="Asia/Ho_Chi_Minh",
-            attributes=attributes,
-            reachable_channels=frozenset(reachable),
+        profile = current.get(item.visitor) or starting_profile(item.visitor, rng)
+        profile = fold_event(profile, TrackedEvent.model_validate_json(item.body))
+        current[item.visitor] = profile
+        folded.append(profile)
+    return folded
+
+
+def starting_profile(visitor: str, rng: random.Random) -> Profile:
+    subscriptions = []
+    consent: dict[str, Any] = {}
+    if rng.random() < 0.5:
+        endpoint = f"https://push.example/{visitor}"
+        subscriptions.append(
+            WebPushSubscription(endpoint=endpoint, keys={"p256dh": "k", "auth": "a"}, subscribed_at=START)
         )
-    return views
+        consent["web_push"] = "granted"
+    email = f"{visitor}@example.com" if rng.random() < 0.33 else None
+    if email:
+        consent["email"] = "granted"
+    return Profile(
+        profile_id=profile_id_for(SOURCE_ID, "anon", visitor),
+        source_id=SOURCE_ID,
+        email=email,
+        consent=consent,
+        web_push_subscriptions=subscriptions,
+    )
 
 
 # ------------------------------------------------------------------------------------ passes
@@ -317,103 +373,69 @@ def deserialize(item: StreamRecord) -> EventInput:
     return EventInput.from_tracked(TrackedEvent.model_validate_json(item.body))
 
 
-def deserialize_pass(stream: list[StreamRecord]) -> int:
+def deserialize_pass(stream: Sequence[StreamRecord]) -> int:
     return sum(1 for item in stream if deserialize(item).id)
 
 
-def select_pass(stream: list[StreamRecord], journeys: list[Journey]) -> int:
-    """Parse and choose journeys per event as the service does (no open enrollments: a lower bound)."""
-    offered = 0
-    for item in stream:
-        event = deserialize(item)
-        offered += sum(1 for journey in journeys if event.name in relevant_events(journey))
-    return offered
-
-
-def stored_profiles(stream: Iterable[StreamRecord]) -> dict[str, Profile]:
-    """Each visitor's profile with all their events folded in (as ProfilesTable would hold it at the end)."""
-    profiles: dict[str, Profile] = {}
-    for item in stream:
-        event = TrackedEvent.model_validate_json(item.body)
-        profiles[item.visitor] = fold_event(profiles.get(item.visitor) or new_profile(item.visitor, SOURCE_ID), event)
-    return profiles
-
-
-def profile_view_pass(stream: list[StreamRecord], profiles: dict[str, Profile]) -> int:
+def profile_view_pass(stream: Sequence[StreamRecord], profiles: Sequence[Profile]) -> int:
     """Parse, and build the engine's view of the visitor's profile once per record."""
-    return sum(1 for item in stream if deserialize(item).id and ProfileView.from_profile(profiles[item.visitor]).id)
+    return sum(
+        1
+        for item, profile in zip(stream, profiles, strict=True)
+        if deserialize(item).id and ProfileView.from_profile(profile).id
+    )
 
 
-def cached_select_pass(stream: list[StreamRecord], journeys: list[Journey]) -> int:
-    """The same choice with each journey's event names computed once (what a cache in the catalog would give)."""
-    names = [(journey, relevant_events(journey)) for journey in journeys]
-    offered = 0
-    for item in stream:
+def engine_pass(
+    stream: Sequence[StreamRecord],
+    profiles: Sequence[Profile],
+    journeys: Sequence[Journey],
+    counts: EngineCounts | None = None,
+) -> InMemoryPorts:
+    """Every record through the real JourneyService, with the wake-ups it schedules delivered when due.
+
+    ``counts``, when given, is filled in (the timed runs pass None, so counting costs them nothing)."""
+    ports = InMemoryPorts(StaticCatalog(journeys))
+    service = ports.service()
+    timers = ports.timers
+    latest: dict[str, Profile] = {}
+    for item, profile in zip(stream, profiles, strict=True):
         event = deserialize(item)
-        offered += sum(1 for _, relevant in names if event.name in relevant)
-    return offered
+        while (wake_up := timers.pop_due(event.timestamp)) is not None:
+            timers.now = wake_up.due_at
+            service.on_wake_up(latest[wake_up.profile_id], wake_up, wake_up.due_at)
+        latest[profile.profile_id] = profile
+        timers.now = event.timestamp
+        decisions = service.on_event(profile, event, event.timestamp)
+        if counts is not None:
+            counts.records += 1
+            counts.records_offered += bool(decisions)
+    if counts is not None:
+        counts.add_ports(ports)
+    return ports
 
 
-@dataclass(order=True)
-class _Due:
-    at: datetime
-    order: int
-    visitor: str = field(compare=False)
-    wake_up: WakeUp = field(compare=False)
-
-
-def engine_pass(stream: list[StreamRecord], journeys: list[Journey], views: dict[str, ProfileView]) -> EngineCounts:
-    """Every record through the engine, with in-memory enrollments and wake-ups delivered when due."""
+def count_engine_pass(
+    stream: Sequence[StreamRecord], profiles: Sequence[Profile], journeys: Sequence[Journey]
+) -> EngineCounts:
+    """The engine pass once, untimed, with every evaluate() call the service makes observed (the timed
+    passes run the service untouched)."""
     counts = EngineCounts()
-    by_id = {journey.id: journey for journey in journeys}
-    named = {journey.id: relevant_events(journey) for journey in journeys}  # for the counts only
-    enrollments: dict[str, dict[str, Enrollment]] = {}
-    due: list[_Due] = []
-    order = itertools.count()
 
-    def run(journey: Journey, visitor: str, engine_input: EventInput | WakeUp, now: datetime) -> None:
-        mine = enrollments.setdefault(visitor, {})
-        current = mine.get(journey.id)
-        decision = evaluate(journey, current, engine_input, views[visitor], now)
-        unnamed = isinstance(engine_input, EventInput) and engine_input.name not in named[journey.id]
-        counts.unnamed_event_evaluations += unnamed
-        if not decision.changed or decision.enrollment is None:
-            return
-        counts.changed += 1
-        counts.unnamed_event_changes += unnamed
-        if current is None or current.entry_seq != decision.enrollment.entry_seq:
-            counts.entries += 1
-        mine[journey.id] = decision.enrollment
-        for effect in decision.effects:
-            if isinstance(effect, ScheduleWakeUp):
-                heapq.heappush(due, _Due(effect.wake_up.due_at, next(order), visitor, effect.wake_up))
-            elif isinstance(effect, SendMessage):
-                counts.sends += 1
+    def observed(
+        journey: Journey,
+        enrollment: Enrollment | None,
+        engine_input: EventInput | WakeUp,
+        profile: ProfileView,
+        now: datetime,
+    ) -> Decision:
+        decision = evaluate(journey, enrollment, engine_input, profile, now)
+        counts.observe(journey, enrollment, engine_input, decision)
+        return decision
 
-    for item in stream:
-        event = deserialize(item)
-        while due and due[0].at <= event.timestamp:
-            timer = heapq.heappop(due)
-            counts.wake_up_evaluations += 1
-            run(by_id[timer.wake_up.journey_id], timer.visitor, timer.wake_up, timer.at)
-        counts.records += 1
-        chosen = _journeys_for(event, enrollments.get(item.visitor, {}), journeys, by_id)
-        if chosen:
-            counts.records_offered += 1
-        for journey in chosen:
-            counts.event_evaluations += 1
-            run(journey, item.visitor, event, event.timestamp)
+    with mock.patch.object(journeys_service, "evaluate", observed):
+        engine_pass(stream, profiles, journeys, counts)
     return counts
-
-
-def _journeys_for(
-    event: EventInput, mine: dict[str, Enrollment], journeys: list[Journey], by_id: dict[str, Journey]
-) -> list[Journey]:
-    """``JourneyService._journeys_for``: open enrollments, then active journeys that name the event."""
-    chosen = [by_id[journey_id] for journey_id, enrollment in mine.items() if enrollment.is_open]
-    seen = {journey.id for journey in chosen}
-    chosen += [journey for journey in journeys if journey.id not in seen and event.name in relevant_events(journey)]
-    return chosen
 
 
 def _timed(work: Callable[[], object]) -> float:
@@ -426,73 +448,68 @@ def _timed(work: Callable[[], object]) -> float:
 def run(records: int = 3_000, journeys: int = 100, repeats: int = 7) -> EngineResult:
     catalogue = journey_variants(journeys)
     stream = synthetic_stream(records, catalogue)
-    views = profile_views(stream)
-    profiles = stored_profiles(stream)
-    counts = engine_pass(stream, catalogue, views)  # also warms every code path once
+    profiles = folded_profiles(stream)
+    counts = count_engine_pass(stream, profiles, catalogue)  # also warms every code path once
     times: dict[str, list[float]] = {}
-    engine_ratios: list[float] = []
-    select_ratios: list[float] = []
-    cached_select_ratios: list[float] = []
     for repeat in range(repeats):
-        # Interleaved, and the order flips every round, so drift (thermal, other load) hits both sides.
+        # Interleaved, and the order flips every round, so drift (thermal, other load) hits every pass.
         passes: list[tuple[str, Callable[[], object]]] = [
             ("deserialize", lambda: deserialize_pass(stream)),
-            ("select", lambda: select_pass(stream, catalogue)),
-            ("select_cached", lambda: cached_select_pass(stream, catalogue)),
             ("profile_view", lambda: profile_view_pass(stream, profiles)),
-            ("engine", lambda: engine_pass(stream, catalogue, views)),
+            ("engine", lambda: engine_pass(stream, profiles, catalogue)),
         ]
         if repeat % 2:
             passes.reverse()
-        timings = {name: _timed(work) for name, work in passes}
-        for name, seconds in timings.items():
-            times.setdefault(name, []).append(seconds)
-        engine_ratios.append(timings["engine"] / timings["deserialize"])
-        select_ratios.append(timings["select"] / timings["deserialize"])
-        cached_select_ratios.append(timings["select_cached"] / timings["deserialize"])
+        for name, work in passes:
+            times.setdefault(name, []).append(_timed(work))
+    baseline = times["deserialize"]
     return EngineResult(
         journeys=len(catalogue),
         records=len(stream),
-        visitors=len(views),
+        visitors=len({item.visitor for item in stream}),
         repeats=repeats,
         counts=counts,
-        engine_ratios=engine_ratios,
-        select_ratios=select_ratios,
-        cached_select_ratios=cached_select_ratios,
-        profile_view_ratios=[
-            value / base for value, base in zip(times["profile_view"], times["deserialize"], strict=True)
-        ],
-        deserialize_seconds=statistics.median(times["deserialize"]),
-        select_seconds=statistics.median(times["select"]),
+        engine_ratios=[value / base for value, base in zip(times["engine"], baseline, strict=True)],
+        profile_view_ratios=[value / base for value, base in zip(times["profile_view"], baseline, strict=True)],
+        deserialize_seconds=statistics.median(baseline),
         engine_seconds=statistics.median(times["engine"]),
     )
 
 
 def report(result: EngineResult) -> str:
     counts = result.counts
+    notes = ", ".join(f"{note} {count}" for note, count in counts.unchanged_notes.most_common())
+    steps = ", ".join(f"{outcome} {count}" for outcome, count in counts.steps.most_common())
+    messages = ", ".join(f"{channel} {count}" for channel, count in counts.messages.most_common())
     lines = [
         "## Engine throughput",
         "",
-        f"{result.journeys} active journeys, {result.records} stream records of {result.visitors} visitors; "
-        f"median of {result.repeats} interleaved runs.",
+        f"{result.journeys} active journeys, {result.records} stream records of {result.visitors} visitors, "
+        f"through the real JourneyService on in-memory ports; median of {result.repeats} interleaved runs.",
         "",
         f"- engine pass / deserialize-only pass: **{result.engine_ratio:.2f}x** "
         f"(runs: {', '.join(f'{value:.2f}' for value in result.engine_ratios)})",
-        f"- journey selection alone, as the service does it (relevant_events per journey per event) / "
-        f"deserialize: **{result.select_ratio:.2f}x**; with each journey's event names computed once: "
-        f"**{result.cached_select_ratio:.2f}x**",
-        f"- one evaluate() call costs about **{result.evaluate_call_in_deserializations:.2f}** record deserializations",
-        f"- one ProfileView.from_profile (JourneyService builds one per evaluate() call) costs about "
-        f"**{result.profile_view_in_deserializations:.2f}** record deserializations",
+        f"- the engine pass beyond deserializing, per evaluate() call (selection, profile view, engine, ports): "
+        f"**{result.work_per_evaluation_in_deserializations:.2f}** record deserializations",
+        f"- one ProfileView.from_profile: **{result.profile_view_in_deserializations:.2f}** record "
+        f"deserializations; the service builds one per input: {counts.inputs / max(1, counts.records):.2f} per record",
         f"- evaluate() calls: {counts.evaluations} ({counts.event_evaluations} for events, "
         f"{counts.wake_up_evaluations} for wake-ups), {counts.evaluations / max(1, counts.records):.2f} per record",
         f"- records offered to at least one journey: {counts.records_offered} of {counts.records} "
         f"({_percent(counts.records_offered, counts.records)})",
-        f"- decisions that changed an enrollment: {counts.changed}; entries: {counts.entries}; sends: {counts.sends}",
-        "- evaluations of an open enrollment for an event its journey does not name: "
-        f"{counts.unnamed_event_evaluations} "
-        f"({_percent(counts.unnamed_event_evaluations, counts.evaluations)} of all), "
-        f"of which changed something: {counts.unnamed_event_changes}",
+        f"- evaluations that changed nothing: {counts.unchanged} ({_percent(counts.unchanged, counts.evaluations)}): "
+        f"{notes or 'none'}",
+        f"- evaluations for an event the journey does not name: {counts.unnamed_event_evaluations} "
+        f"(changed something: {counts.unnamed_event_changes})",
+        "- evaluations of a visitor outside the journey for an event it names but not as its trigger: "
+        f"{counts.not_trigger_evaluations} ({_percent(counts.not_trigger_evaluations, counts.evaluations)}; "
+        f"changed something: {counts.not_trigger_changes})",
+        f"- decisions that changed an enrollment: {counts.changed}; steps: {steps or 'none'}",
+        f"- messages queued: {sum(counts.messages.values())} ({messages or 'none'}); "
+        f"profile updates: {counts.profile_updates}",
+        f"- wake-ups scheduled: {counts.wake_ups_scheduled}, delivered: {counts.wake_up_evaluations}, "
+        f"schedules deleted before firing: {counts.schedules_deleted}, not yet due at the end: "
+        f"{counts.wake_ups_pending}; open enrollments at the end: {counts.open_enrollments}",
         f"- on this machine: about {result.evaluations_per_second:,.0f} evaluate() calls per second "
         "(for orientation only; compare the ratios)",
     ]

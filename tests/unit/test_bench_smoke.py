@@ -1,7 +1,7 @@
 """The benchmarks still run on tiny inputs and count what they claim to count.
 
 No assertion here is about speed: timings only have to exist (positive, finite). The local-stack part
-of ``bench.aws_calls`` needs moto, so it is exercised by ``python -m bench --quick``; its counting
+of ``bench.aws_calls`` needs moto, so it runs in tests/e2e/test_bench_calls.py; its counting
 machinery (``bench.calls``) is tested here against botocore's Stubber, and its report on given rows.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -19,7 +19,8 @@ from botocore.stub import Stubber
 
 from bench import aws_calls, cold_start, cost, engine_throughput
 from bench.calls import ApiCall, CallCounter, by_operation, item_size
-from footprint.engine import relevant_events
+from bench.journey_ports import QueuedTimers
+from footprint.engine import WakeUp, relevant_events
 
 
 def test_journey_variants_get_their_own_ids_and_event_families() -> None:
@@ -43,21 +44,70 @@ def test_the_synthetic_stream_is_ordered_and_deserializes() -> None:
     assert engine_throughput.deserialize_pass(stream) == 50
 
 
-def test_the_engine_benchmark_counts_the_same_work_every_time() -> None:
+def test_the_engine_benchmark_runs_the_service_and_counts_the_same_work_every_time() -> None:
     result = engine_throughput.run(records=60, journeys=8, repeats=1)
 
     counts = result.counts
     assert counts.records == 60
     assert counts.event_evaluations > 0
+    assert counts.changed > 0  # journeys really ran: entries, steps, messages
+    assert counts.steps["entered"] > 0
     assert counts.records_offered <= counts.records
-    assert counts.changed <= counts.evaluations
-    assert counts.unnamed_event_changes == 0
-    assert all(math.isfinite(value) and value > 0 for value in [*result.engine_ratios, *result.select_ratios])
+    assert counts.changed + counts.unchanged == counts.evaluations
+    # The service offers an event only to journeys that name it.
+    assert counts.unnamed_event_evaluations == 0
+    assert counts.not_trigger_changes == 0
+    assert all(math.isfinite(value) and value > 0 for value in [*result.engine_ratios, *result.profile_view_ratios])
     journeys = engine_throughput.journey_variants(8)
     stream = engine_throughput.synthetic_stream(60, journeys)
-    again = engine_throughput.engine_pass(stream, journeys, engine_throughput.profile_views(stream))
+    again = engine_throughput.count_engine_pass(stream, engine_throughput.folded_profiles(stream), journeys)
     assert again == counts
     assert "engine pass / deserialize-only pass" in engine_throughput.report(result)
+
+
+def test_the_engine_pass_delivers_the_wake_ups_it_schedules() -> None:
+    journeys = engine_throughput.journey_variants(8)
+    stream = engine_throughput.synthetic_stream(120, journeys)
+    profiles = engine_throughput.folded_profiles(stream)
+
+    ports = engine_throughput.engine_pass(stream, profiles, journeys)
+    counts = engine_throughput.count_engine_pass(stream, profiles, journeys)
+
+    assert counts.wake_up_evaluations > 0
+    assert ports.timers.scheduled == counts.wake_ups_scheduled
+    # Every wake-up scheduled was delivered, deleted before it fired, or is not due yet.
+    assert counts.wake_ups_scheduled == counts.wake_up_evaluations + counts.schedules_deleted + counts.wake_ups_pending
+    assert sum(ports.send_queue.by_channel.values()) == counts.steps["sent"]
+
+
+def test_the_timers_port_deletes_schedules_but_cannot_recall_sqs_timers() -> None:
+    timers = QueuedTimers()
+    timers.now = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
+    short = _wake_up("short", timers.now + timedelta(seconds=10))
+    long = _wake_up("long", timers.now + timedelta(hours=1))
+    timers.schedule(short)
+    timers.schedule(long)
+    timers.schedule(long)  # the same step again: the first schedule stands
+
+    timers.cancel("short", short.due_at)
+    timers.cancel("long", long.due_at)
+
+    assert timers.pop_due(timers.now + timedelta(days=1)) == short
+    assert timers.pop_due(timers.now + timedelta(days=1)) is None
+    assert (timers.scheduled, timers.cancelled, timers.pending()) == (2, 1, 0)
+
+
+def _wake_up(wake_up_id: str, due_at: datetime) -> WakeUp:
+    return WakeUp(
+        id=wake_up_id,
+        enrollment_id="e",
+        profile_id="p",
+        journey_id="j",
+        journey_version=1,
+        node_id="n",
+        token="t",
+        due_at=due_at,
+    )
 
 
 @pytest.fixture
@@ -162,11 +212,12 @@ def test_the_calls_and_cost_reports_show_every_scenario() -> None:
 
 
 def test_import_timing_runs_in_a_fresh_interpreter() -> None:
-    seconds = cold_start.time_import("bench.tables")
-    assert math.isfinite(seconds)
-    assert seconds > 0
-    profile = cold_start.import_profile("track_handler", cold_start.HANDLERS["track_handler"])
+    sample = cold_start.time_import("bench.tables", factory=("os", "getcwd"))
+    assert math.isfinite(sample.ready)
+    assert 0 < sample.imported <= sample.ready
+    factory = cold_start.SERVICE_FACTORIES["track_handler"]
+    profile = cold_start.import_profile("track_handler", cold_start.HANDLERS["track_handler"], factory)
     assert "track_handler" in profile
-    assert any(name.startswith("footprint.") for name in profile)
+    assert "footprint.adapters.events_store" in profile  # imported by the factory, not by the handler
     shares = cold_start.package_shares(profile)
     assert 0 < sum(share for _, share in shares) <= 1

@@ -90,6 +90,12 @@ class StepLog(Protocol):
     def record(self, step: RecordStep) -> None: ...
 
 
+@dataclass(frozen=True)
+class _EventNames:
+    trigger: str  # the one event that enters the journey
+    relevant: frozenset[str]  # every event that can change an enrollment in it
+
+
 @dataclass
 class JourneyService:
     enrollments: EnrollmentStore
@@ -98,7 +104,7 @@ class JourneyService:
     send_queue: SendQueue
     profiles: ProfileEditor
     steps: StepLog
-    _event_names: dict[tuple[str, int], frozenset[str]] = field(default_factory=dict, init=False, repr=False)
+    _event_names: dict[tuple[str, int], _EventNames] = field(default_factory=dict, init=False, repr=False)
 
     def on_event(self, profile: Profile, event: EventInput, now: datetime) -> list[Decision]:
         """Offer an event to every active journey and every open enrollment that names it."""
@@ -178,24 +184,25 @@ class JourneyService:
         return 1
 
     def _journeys_for(self, event: EventInput, stored: dict[str, StoredEnrollment]) -> Iterable[Journey]:
-        """The journeys this event can change: the pinned version of each open enrollment, and the
-        active version of the others; only those that name the event (any other leaves them as they are)."""
+        """The journeys this event can change: the pinned version of each open enrollment that names
+        the event, and the active journeys it triggers (nothing else can change anything)."""
         pinned_ids: set[str] = set()
         for journey_id, item in stored.items():
             if item.enrollment.is_open:
                 pinned_ids.add(journey_id)
                 pinned = self.catalog.version(journey_id, item.enrollment.journey_version)
-                if pinned is not None and event.name in self._relevant_events(pinned):
+                if pinned is not None and event.name in self._event_names_of(pinned).relevant:
                     yield pinned
         for journey in self.catalog.active():
-            if journey.id not in pinned_ids and event.name in self._relevant_events(journey):
+            # A visitor outside a journey can only enter it, and only its trigger event enters.
+            if journey.id not in pinned_ids and event.name == self._event_names_of(journey).trigger:
                 yield journey
 
-    def _relevant_events(self, journey: Journey) -> frozenset[str]:
-        # Versions are immutable, so their event names are computed once per process.
+    def _event_names_of(self, journey: Journey) -> _EventNames:
+        # Versions are immutable, so their event names are worked out once per process.
         key = (journey.id, journey.version)
         if key not in self._event_names:
-            self._event_names[key] = relevant_events(journey)
+            self._event_names[key] = _EventNames(trigger=journey.trigger.event, relevant=relevant_events(journey))
         return self._event_names[key]
 
     def _run(

@@ -9,6 +9,7 @@ import threading
 from collections import deque
 from typing import Any
 
+from footprint.adapters.steps import STEP_LOGGER
 from footprint.clock import Clock
 
 STACK_LOGGER = "footprint_local"
@@ -52,6 +53,10 @@ class ActivityLog(logging.Handler):
             return list(self._lines)[-limit:][::-1]
 
 
+# The stack's own lines and the journey steps the real evaluate function logs.
+READABLE_LOGGERS = (STACK_LOGGER, STEP_LOGGER)
+
+
 def configure_console(clock: Clock, level: int = logging.INFO) -> None:
     """One line per event on stderr: ``12:00:01 [stack 2026-03-01 08:00:00] INFO message``."""
     formatter = logging.Formatter("%(asctime)s [stack %(stack_time)s] %(levelname)-7s %(message)s", datefmt="%H:%M:%S")
@@ -64,10 +69,11 @@ def configure_console(clock: Clock, level: int = logging.INFO) -> None:
 
     # The stack's lines get their own handler: Powertools' Logger(service="footprint") filters every
     # logger whose name contains "footprint" out of the root handlers.
-    stack_logger = logging.getLogger(STACK_LOGGER)
-    stack_logger.addHandler(console())
-    stack_logger.setLevel(level)
-    stack_logger.propagate = False
+    for name in READABLE_LOGGERS:
+        readable = logging.getLogger(name)
+        readable.addHandler(console())
+        readable.setLevel(level)
+        readable.propagate = False
     # Libraries (botocore, moto, werkzeug) only when they warn.
     root = logging.getLogger()
     root.addHandler(console())

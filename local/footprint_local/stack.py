@@ -25,8 +25,9 @@ from typing import Any, TypeVar
 
 from footprint import clock as stack_clock
 from footprint import settings as footprint_settings
+from footprint.adapters.steps import STEP_LOGGER
 from footprint.clock import Clock, WarpClock
-from footprint_local.activity import STACK_LOGGER, ActivityLog, StackTimeFilter
+from footprint_local.activity import READABLE_LOGGERS, ActivityLog, StackTimeFilter
 from footprint_local.aws import AwsClients, MotoServer, aws_environment
 from footprint_local.events import CorsPolicy
 from footprint_local.http_server import LocalApplication, LocalHttpServer
@@ -118,7 +119,10 @@ class LocalStack:
         # Then the clock: whatever runs from here on (handlers, pumps, logs) reads this one.
         self._previous_clock = stack_clock.current_clock()
         stack_clock.use_clock(self.clock)
-        logging.getLogger(STACK_LOGGER).addHandler(self.activity)
+        for name in READABLE_LOGGERS:
+            logging.getLogger(name).addHandler(self.activity)
+        # Steps are INFO lines of the evaluate function, whose own log level may be higher.
+        logging.getLogger(STEP_LOGGER).setLevel(logging.INFO)
         self.activity.addFilter(self._activity_filter)
 
         endpoint = self._moto.start()
@@ -179,7 +183,8 @@ class LocalStack:
         if self._previous_clock is not None:
             stack_clock.use_clock(self._previous_clock)
         self.activity.removeFilter(self._activity_filter)
-        logging.getLogger(STACK_LOGGER).removeHandler(self.activity)
+        for name in READABLE_LOGGERS:
+            logging.getLogger(name).removeHandler(self.activity)
         logger.info("local stack stopped")
 
     def __enter__(self) -> LocalStack:

@@ -111,6 +111,9 @@ def test_the_services_flow_on_the_local_stack(stack: LocalStack, clock: ManualCl
     stack.wake_pumps()
     [form] = wait_for_messages(stack, 1)
     assert form["channel"] == "onsite_form"
+    # The local page and console show each journey step as the real evaluate function logged it.
+    activity = [line["text"] for line in stack.state()["activity"]]
+    assert any(text.startswith("journey step: services-consult v1 consult_form sent") for text in activity)
 
     # The visitor closes the form; 10 s later, an onsite push about the product.
     clock.advance(timedelta(seconds=5))

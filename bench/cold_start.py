@@ -85,6 +85,7 @@ SETTINGS_ENVIRONMENT = {
     "CONFIG_TABLE": "footprint-config",
     "MESSAGES_TABLE": "footprint-messages",
     "IDEMPOTENCY_TABLE": "footprint-idempotency",
+    "STEPS_TABLE": "footprint-steps",
 }
 
 

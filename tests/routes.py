@@ -19,4 +19,5 @@ ADMIN_ROUTES = {
     ("POST", "/admin/journeys/simulate"),
     ("POST", "/admin/journeys/{journey_id}/pause"),
     ("POST", "/admin/journeys/{journey_id}/resume"),
+    ("GET", "/admin/journeys/{journey_id}/report"),
 }

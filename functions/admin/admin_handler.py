@@ -8,6 +8,7 @@ Routes (every body is at most 256 KB):
 - POST /admin/journeys/{journey_id}/pause       no new entries; visitors in flight finish
 - POST /admin/journeys/{journey_id}/resume      ?version=N (default: the latest published)
 - POST /admin/journeys/simulate                 body: {"journey": YAML, "events": [...], "until": "30d"} -> timeline
+- GET  /admin/journeys/{journey_id}/report      ?version=N&since=T&until=T: the funnel from the recorded steps
 
 Every refusal is ``{"error": {"code", "reason", "errors"}}`` with a 4xx status, as on the tracking API.
 """
@@ -103,6 +104,13 @@ def resume_journey(journey_id: str) -> JsonResponse:
 @app.post("/admin/journeys/simulate")
 def simulate_journey() -> JsonResponse:
     return answer(journey_admin().simulate(body()))
+
+
+@app.get("/admin/journeys/<journey_id>/report")
+def report_journey(journey_id: str) -> JsonResponse:
+    query = app.current_event.get_query_string_value
+    version = parse_version(query("version"))
+    return answer(journey_admin().report(journey_id, version, since=query("since"), until=query("until")))
 
 
 @app.exception_handler(AdminError)

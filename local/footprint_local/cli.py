@@ -5,6 +5,7 @@
     footprint publish journeys/services-consult.yaml            # the local stack (make run)
     footprint publish --stack footprint-prod journeys/x.yaml     # a deployed stack (AWS credentials)
     footprint list | pause ID | resume ID [--version N]
+    footprint report services-consult [--version N] [--since T] [--until T]   # the funnel of recorded steps
 
 ``simulate`` reads one JSON object per line (the format of ``footprint.services.simulation``, which
 POST /admin/journeys/simulate shares): ``{"at": "2026-11-23T09:00:00Z" | "after": "15s",
@@ -27,6 +28,7 @@ from typing import Any, TextIO
 
 from footprint.engine import SimulationLimitError
 from footprint.models.journey import Journey, JourneyDefinitionError, load_journey_yaml, parse_duration
+from footprint.services.reports import journey_report, render_report
 from footprint.services.simulation import (
     DEFAULT_HORIZON,
     parse_events,
@@ -92,6 +94,19 @@ def _parser() -> argparse.ArgumentParser:
             if name == "resume":
                 command.add_argument("--version", type=int)
         command.set_defaults(run=func)
+
+    report = commands.add_parser("report", help="the funnel of a journey from its recorded steps")
+    report.add_argument("journey_id")
+    report.add_argument("--version", type=int, help="only steps of this version (default: every version)")
+    report.add_argument("--since", type=parse_time, help="only steps at or after this time (ISO-8601, UTC)")
+    report.add_argument("--until", type=parse_time, help="only steps before this time (ISO-8601, UTC)")
+    report.add_argument("--json", action="store_true", help="print the report as JSON")
+    target = report.add_mutually_exclusive_group()
+    target.add_argument("--local", metavar="URL", nargs="?", const=DEFAULT_LOCAL, help="the local stack (default)")
+    target.add_argument("--stack", help="a deployed CloudFormation stack, read with your AWS credentials")
+    target.add_argument("--steps-table", help="the StepsTable name, with your AWS credentials")
+    report.add_argument("--config-table", help="with --steps-table: the ConfigTable, for the journey's node order")
+    report.set_defaults(run=cmd_report)
     return parser
 
 
@@ -179,6 +194,39 @@ def cmd_resume(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace, out: TextIO) -> int:
+    import boto3
+
+    from footprint.adapters.journey_catalog import DynamoJourneyCatalog
+    from footprint.adapters.steps import DynamoStepReader
+
+    if args.steps_table:
+        tables = {"StepsTable": args.steps_table, "ConfigTable": args.config_table}
+    else:
+        tables = _stack_tables(args)
+    if not tables.get("StepsTable"):
+        raise CliError("this stack has no StepsTable (deploy the current template)")
+    if args.since and args.until and args.since >= args.until:
+        raise CliError("--since must come before --until")
+    client = boto3.client("dynamodb")
+    reader = DynamoStepReader(client, tables["StepsTable"])
+    config_table = tables.get("ConfigTable")
+    catalog = DynamoJourneyCatalog(client, config_table, cache_seconds=0) if config_table else _NoJourneys()
+    report = journey_report(reader, catalog, args.journey_id, version=args.version, since=args.since, until=args.until)
+    print(report.model_dump_json(indent=2) if args.json else render_report(report), file=out)
+    return 0
+
+
+class _NoJourneys:
+    """No ConfigTable given: the report lists nodes in the order of their first step, without a main path."""
+
+    def version(self, journey_id: str, version: int) -> Journey | None:
+        return None
+
+    def latest_version(self, journey_id: str) -> int | None:
+        return None
+
+
 def _load(path: Path) -> Journey:
     try:
         text = path.read_text(encoding="utf-8")
@@ -193,23 +241,32 @@ def _catalog(args: argparse.Namespace) -> Any:
 
     from footprint.adapters.journey_catalog import DynamoJourneyCatalog
 
-    if args.config_table:
-        table = args.config_table
-    elif args.stack:
-        outputs = boto3.client("cloudformation").describe_stacks(StackName=args.stack)["Stacks"][0].get("Outputs", [])
-        table = next((o["OutputValue"] for o in outputs if o["OutputKey"] == "ConfigTableName"), None)
-        if not table:
-            raise CliError(f"stack {args.stack} has no ConfigTableName output")
-    else:
-        url = (args.local or DEFAULT_LOCAL).rstrip("/") + "/_local/stack.json"
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - a loopback URL the user gave
-                stack = json.load(response)
-        except OSError as error:
-            raise CliError(f"no local stack at {url} ({error}); start it with `make run`") from error
-        os.environ.update(stack["aws_environment"])
-        table = stack["tables"]["ConfigTable"]
+    table = args.config_table or _stack_tables(args).get("ConfigTable")
+    if not table:
+        raise CliError(f"stack {args.stack} has no ConfigTableName output")
     return DynamoJourneyCatalog(boto3.client("dynamodb"), table, cache_seconds=0)
+
+
+def _stack_tables(args: argparse.Namespace) -> dict[str, str]:
+    """Table names by logical id (ConfigTable, StepsTable...) of a deployed stack or the local one."""
+    import boto3
+
+    if args.stack:
+        outputs = boto3.client("cloudformation").describe_stacks(StackName=args.stack)["Stacks"][0].get("Outputs", [])
+        # The template outputs <LogicalId>Name for every table.
+        return {
+            o["OutputKey"].removesuffix("Name"): o["OutputValue"]
+            for o in outputs
+            if o["OutputKey"].endswith("TableName")
+        }
+    url = (args.local or DEFAULT_LOCAL).rstrip("/") + "/_local/stack.json"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - a loopback URL the user gave
+            stack = json.load(response)
+    except OSError as error:
+        raise CliError(f"no local stack at {url} ({error}); start it with `make run`") from error
+    os.environ.update(stack["aws_environment"])
+    return dict(stack["tables"])
 
 
 if __name__ == "__main__":

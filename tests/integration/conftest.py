@@ -31,6 +31,7 @@ class Tables:
     config: str
     messages: str
     idempotency: str
+    steps: str
     client: DynamoDBClient
 
 
@@ -59,7 +60,7 @@ def moto_aws() -> Iterator[None]:
 
 @pytest.fixture
 def tables(moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Tables]:
-    """The five tables, named in the environment the way the template names them for the functions."""
+    """The six tables, named in the environment the way the template names them for the functions."""
     client = boto3.client("dynamodb")
     names = {
         "events": "footprint-events",
@@ -67,6 +68,7 @@ def tables(moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Tables]:
         "config": "footprint-config",
         "messages": "footprint-messages",
         "idempotency": "footprint-idempotency",
+        "steps": "footprint-steps",
     }
     schemas = {
         "events": _key_schema("pk", "sk"),
@@ -74,6 +76,7 @@ def tables(moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Tables]:
         "config": _key_schema("id"),
         "messages": _key_schema("pk", "sk"),
         "idempotency": _key_schema("id"),
+        "steps": _key_schema("pk", "sk"),
     }
     for role, name in names.items():
         extra: dict[str, Any] = {}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -15,6 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import admin_handler
+from footprint.adapters.steps import DynamoStepLog
+from footprint.engine import RecordStep
 from footprint.services import admin as admin_service
 from footprint.services.admin import MAX_BODY_BYTES
 from footprint_local.cli import main as footprint_cli
@@ -367,6 +370,89 @@ def test_simulate_bounds_the_work_of_one_request(admin: AdminApi, monkeypatch: p
     monkeypatch.setattr(admin_service, limit, 50)  # the real limits take thousands of visitors to reach
 
     assert_error(simulate(admin, request), 422, "simulation_too_large")
+
+
+# ------------------------------------------------------------------------------------------- report
+
+REPORT = "/admin/journeys/{journey_id}/report"
+T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
+
+
+def record_steps(tables: Tables, *steps: tuple[str, str, str, int, int]) -> None:
+    """(enrollment, node, outcome, version, minutes after T0) into StepsTable, as evaluate records them."""
+    log = DynamoStepLog(tables.client, tables.steps, timedelta(days=400))
+    for enrollment_id, node_id, outcome, version, minutes in steps:
+        log.record(
+            RecordStep(
+                key=f"{enrollment_id}.{node_id}.1.{outcome}",
+                at=T0 + timedelta(minutes=minutes),
+                profile_id=f"p-{enrollment_id}",
+                journey_id="services-consult",
+                journey_version=version,
+                enrollment_id=enrollment_id,
+                node_id=node_id,
+                outcome=outcome,
+            )
+        )
+
+
+def test_report_answers_the_funnel_of_the_recorded_steps(admin: AdminApi) -> None:
+    admin.call("POST", "/admin/journeys", SERVICES_YAML)
+    record_steps(
+        admin.tables,
+        ("e1", "viewed_without_cart", "entered", 1, 0),
+        ("e1", "consult_form", "sent", 1, 0),
+        ("e1", "await_form_response", "converted", 1, 5),
+        ("e2", "viewed_without_cart", "entered", 1, 60),
+        ("e2", "consult_form", "sent", 1, 60),
+    )
+
+    result = admin.call("GET", REPORT, path_parameters={"journey_id": "services-consult"})
+    later = admin.call(
+        "GET",
+        REPORT,
+        path_parameters={"journey_id": "services-consult"},
+        query={"version": "1", "since": "2026-03-02T02:30:00Z", "until": "2026-03-02T04:00:00Z"},
+    )
+
+    assert result.status == 200, result.body
+    body = result.body
+    assert (body["entered"], body["converted"], body["conversion_rate"], body["version"]) == (2, 1, 0.5, 1)
+    assert [node["node_id"] for node in body["nodes"]][:3] == [
+        "viewed_without_cart",
+        "consult_form",
+        "await_form_response",
+    ]
+    assert body["nodes"][1]["sent"] == 2
+    assert body["main_path"][0] == {
+        "from_node": "viewed_without_cart",
+        "to_node": "consult_form",
+        "visited": 2,
+        "went_on": 2,
+        "dropped": 0,
+        "drop_off_rate": 0.0,
+    }
+    assert later.status == 200, later.body
+    assert (later.body["entered"], later.body["converted"], later.body["since"]) == (1, 0, "2026-03-02T02:30:00Z")
+
+
+def test_report_of_a_journey_never_published_is_a_404(admin: AdminApi) -> None:
+    assert_error(admin.call("GET", REPORT, path_parameters={"journey_id": "nobody"}), 404, "unknown_journey")
+
+
+@pytest.mark.parametrize(
+    ("query", "code"),
+    [
+        ({"since": "yesterday"}, "invalid_since"),
+        ({"until": "2026-13-01"}, "invalid_until"),
+        ({"since": "2026-03-02T00:00:00Z", "until": "2026-03-01T00:00:00Z"}, "invalid_window"),
+        ({"version": "0"}, "invalid_version"),
+    ],
+)
+def test_report_refuses_a_bad_query_with_400(admin: AdminApi, query: dict[str, str], code: str) -> None:
+    admin.call("POST", "/admin/journeys", SERVICES_YAML)
+
+    assert_error(admin.call("GET", REPORT, path_parameters={"journey_id": "services-consult"}, query=query), 400, code)
 
 
 # ------------------------------------------------------------------------------------------- robustness

@@ -452,7 +452,7 @@ def test_queued_onsite_rows_are_the_profile_s_inbox_until_shown(outbox: DynamoOu
 def settings() -> Iterator[Settings]:
     send_wiring.reset()
     tables = {"events_table": "e", "profiles_table": "p", "config_table": "c", "messages_table": "m"}
-    yield Settings.model_validate({**tables, "idempotency_table": "i"})
+    yield Settings.model_validate({**tables, "idempotency_table": "i", "steps_table": "s"})
     send_wiring.reset()
 
 

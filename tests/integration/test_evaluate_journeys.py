@@ -1,12 +1,14 @@
 """evaluate on moto with a published journey: at-least-once in, exactly-once out.
 
-Duplicate stream records, a wake-up delivered twice and a retried batch must not produce a second
-step or a second message.
+Duplicate stream records, a wake-up delivered twice, a retried batch and effects performed again after a
+crash must not produce a second step (a second StepsTable row) or a second message.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,10 +19,14 @@ import pytest
 
 import evaluate_handler
 from footprint.adapters import wiring
+from footprint.adapters.enrollments_store import DynamoEnrollmentStore
 from footprint.adapters.journey_catalog import DynamoJourneyCatalog
+from footprint.adapters.steps import STEP_LOGGER
 from footprint.clock import ManualClock, SystemClock, use_clock
+from footprint.models import keys
 from footprint.models.journey import load_journey_yaml
 from footprint.models.profile import profile_id_for
+from footprint_local.cli import main as footprint_cli
 from tests.builders import tracked
 from tests.integration.conftest import Tables
 from tests.integration.test_evaluate_profiles import store_event
@@ -231,3 +237,120 @@ def test_visitors_in_flight_finish_on_the_version_they_entered(stack: dict[str, 
     evaluate({"Records": [store_event(tables, newcomer)]})
     [entry] = drain(stack, "timers")
     assert json.loads(entry["Body"])["journey_version"] == 2
+
+
+# ------------------------------------------------------------------------------------------- journey steps
+
+
+def step_rows(tables: Tables) -> list[tuple[str, str]]:
+    """(node, outcome) of every row in StepsTable, in time order (then by step key)."""
+    items = tables.client.scan(TableName=tables.steps)["Items"]
+    return [(item["node_id"]["S"], item["outcome"]["S"]) for item in sorted(items, key=lambda item: item["sk"]["S"])]
+
+
+def test_the_flow_leaves_one_step_row_per_step_however_often_inputs_arrive(stack: dict[str, Any]) -> None:
+    tables, clock = stack["tables"], stack["clock"]
+    record = product_view(stack)
+    evaluate({"Records": [record, record]})
+    evaluate({"Records": [record]})
+    [timer] = drain(stack, "timers")
+    clock.advance(timedelta(seconds=10))
+    evaluate(sqs_event(timer, timer))
+    clock.advance(timedelta(seconds=5))
+    dismissed = tracked(
+        event="form_dismissed",
+        anonymous_id="lan",
+        at=clock.now(),
+        properties={"journey_id": "services-consult", "node_id": "consult_form"},
+    )
+    dismissal = store_event(tables, dismissed)
+    evaluate({"Records": [dismissal, dismissal]})
+
+    assert step_rows(tables) == [
+        ("viewed_without_cart", "pending"),
+        # One engine run: the same time, so rows sort by step key (enrollment, node, occurrence, outcome).
+        ("await_form_response", "waiting"),
+        ("consult_form", "sent"),
+        ("viewed_without_cart", "entered"),
+        ("await_form_response", "happened"),
+        ("pause_after_dismiss", "waiting"),
+    ]
+    items = tables.client.scan(TableName=tables.steps)["Items"]
+    enrollment_ids = {item["enrollment_id"]["S"] for item in items}
+    assert len(enrollment_ids) == 1
+    assert {item["pk"]["S"] for item in items} == {f"journey#services-consult#{keys.step_shard(enrollment_ids.pop())}"}
+    sent = next(item for item in items if item["outcome"]["S"] == "sent")
+    assert sent["channel"]["S"] == "onsite_form"
+    assert sent["idempotency_key"]["S"].startswith("services-consult.v1.")
+
+
+class StepLines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno >= logging.INFO:
+            self.lines.append(record.getMessage())
+
+
+def test_steps_performed_again_after_a_crash_are_recorded_once(
+    stack: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tables = stack["tables"]
+    record = product_view(stack)
+    settle = DynamoEnrollmentStore.settle
+    crashes = iter([True])
+
+    def crash_once(self: DynamoEnrollmentStore, enrollment: Any) -> None:
+        if next(crashes, False):
+            raise RuntimeError("the function timed out before confirming its effects")
+        settle(self, enrollment)
+
+    monkeypatch.setattr(DynamoEnrollmentStore, "settle", crash_once)
+    logged = StepLines()
+    step_logger = logging.getLogger(STEP_LOGGER)
+    level = step_logger.level
+    step_logger.setLevel(logging.INFO)  # the suite keeps Powertools at WARNING
+    step_logger.addHandler(logged)
+    try:
+        # The run writes the enrollment with its effects, performs them, then dies before settling them.
+        assert evaluate({"Records": [record]})["batchItemFailures"] != []
+        # The stream retries the record: the unsettled effects are performed again, the input is a duplicate.
+        assert evaluate({"Records": [record]}) == {"batchItemFailures": []}
+    finally:
+        step_logger.removeHandler(logged)
+        step_logger.setLevel(level)
+
+    assert step_rows(tables) == [("viewed_without_cart", "pending")]
+    assert [line.split(", profile")[0] for line in logged.lines] == [
+        "journey step: services-consult v1 viewed_without_cart pending (unless add_to_cart within PT10S)"
+    ]
+    assert len(drain(stack, "timers")) == 2  # the wake-up was sent twice; the engine ignores the second
+
+
+def test_footprint_report_reads_the_steps_table(stack: dict[str, Any]) -> None:
+    tables, clock = stack["tables"], stack["clock"]
+    evaluate({"Records": [product_view(stack)]})
+    clock.advance(timedelta(seconds=10))
+    evaluate(sqs_event(*drain(stack, "timers")))
+    bought = tracked(event="purchase", anonymous_id="lan", at=clock.now() + timedelta(minutes=1))
+    clock.advance(timedelta(minutes=1))
+    evaluate({"Records": [store_event(tables, bought)]})
+
+    out = io.StringIO()
+    status = footprint_cli(
+        ["report", "services-consult", "--steps-table", tables.steps, "--config-table", tables.config], out=out
+    )
+
+    assert status == 0
+    text = out.getvalue()
+    assert "triggered 1 · entered 1 · did not enter 0 · pending 0 · in progress 0 · converted 1" in text
+    assert "conversion rate 100.0 %" in text
+    waiting = next(line for line in text.splitlines() if line.startswith("* await_form_response "))
+    assert waiting.split()[2:10] == ["wait_for", "1", "0", "0", "0", "1", "0", "0"]
+
+    out = io.StringIO()
+    assert footprint_cli(["report", "services-consult", "--steps-table", tables.steps, "--json"], out=out) == 0
+    report = json.loads(out.getvalue())
+    assert (report["entered"], report["converted"], report["version"]) == (1, 1, None)  # no ConfigTable: no order

@@ -204,7 +204,14 @@ def test_queues_are_encrypted_and_dead_letters_kept_fourteen_days(resources: dic
 def test_tables_are_on_demand_recoverable_encrypted_and_expire_items(resources: dict[str, dict[str, Any]]) -> None:
     tables = of_type(resources, "AWS::DynamoDB::Table")
 
-    assert set(tables) == {"EventsTable", "ProfilesTable", "ConfigTable", "MessagesTable", "IdempotencyTable"}
+    assert set(tables) == {
+        "EventsTable",
+        "ProfilesTable",
+        "ConfigTable",
+        "MessagesTable",
+        "IdempotencyTable",
+        "StepsTable",
+    }
     for logical_id, table in tables.items():
         assert table["BillingMode"] == "PAY_PER_REQUEST", logical_id
         assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}, logical_id
@@ -213,6 +220,7 @@ def test_tables_are_on_demand_recoverable_encrypted_and_expire_items(resources: 
         assert "TableName" not in table, logical_id
     assert tables["IdempotencyTable"]["TimeToLiveSpecification"]["AttributeName"] == "expiration"
     assert tables["EventsTable"]["TimeToLiveSpecification"]["AttributeName"] == "expires_at"
+    assert tables["StepsTable"]["TimeToLiveSpecification"]["AttributeName"] == "expires_at"
     assert tables["EventsTable"]["StreamSpecification"] == {"StreamViewType": "NEW_IMAGE"}
 
 
@@ -242,20 +250,36 @@ def test_each_function_writes_only_its_own_tables(resources: dict[str, dict[str,
         return set().union(*(grants(role, action) for action in TABLE_WRITE_ACTIONS)) & tables
 
     assert written_tables("TrackFunctionRole") == {"EventsTable"}
-    assert written_tables("EvaluateFunctionRole") == {"ProfilesTable"}  # events are only read, from the stream
+    # Events are only read, from the stream; steps are only put, once each.
+    assert written_tables("EvaluateFunctionRole") == {"ProfilesTable", "StepsTable"}
+    assert grants(resources["EvaluateFunctionRole"]["Properties"], "dynamodb:PutItem") >= {"StepsTable"}
+    assert "StepsTable" not in set().union(
+        *(
+            grants(resources["EvaluateFunctionRole"]["Properties"], action)
+            for action in TABLE_WRITE_ACTIONS - {"dynamodb:PutItem"}
+        )
+    )
     assert written_tables("SendFunctionRole") == {"MessagesTable", "IdempotencyTable", "ProfilesTable"}
     assert written_tables("AdminFunctionRole") == {"ConfigTable"}
 
 
-def test_the_admin_function_only_reads_scans_and_puts_journey_items(resources: dict[str, dict[str, Any]]) -> None:
-    statements = list(role_statements(resources["AdminFunctionRole"]["Properties"]))
+def test_the_admin_function_only_reads_scans_and_puts_journey_items_and_queries_steps(
+    resources: dict[str, dict[str, Any]],
+) -> None:
+    role = resources["AdminFunctionRole"]["Properties"]
+    statements = list(role_statements(role))
 
     assert {action for statement in statements for action in as_list(statement["Action"])} == {
         "dynamodb:GetItem",
         "dynamodb:PutItem",
         "dynamodb:Scan",
+        "dynamodb:Query",
     }
-    assert set().union(*(referenced_ids(statement["Resource"]) for statement in statements)) == {"ConfigTable"}
+    assert set().union(*(referenced_ids(statement["Resource"]) for statement in statements)) == {
+        "ConfigTable",
+        "StepsTable",
+    }
+    assert grants(role, "dynamodb:Query") == {"StepsTable"}
 
 
 def test_evaluate_manages_schedules_of_its_group_and_passes_only_the_scheduler_role(
@@ -343,6 +367,14 @@ def test_the_stack_outputs_the_admin_api_url() -> None:
 
     assert outputs["AdminApiUrl"]["Value"]["Fn::Sub"].endswith("/admin")
     assert "${TrackingApi}" in outputs["AdminApiUrl"]["Value"]["Fn::Sub"]
+
+
+def test_the_stack_outputs_every_table_name(resources: dict[str, dict[str, Any]]) -> None:
+    # `footprint report --stack` and the other CLI commands find tables by these outputs.
+    outputs = load_template(TEMPLATE_PATH).document["Outputs"]
+
+    for logical_id in of_type(resources, "AWS::DynamoDB::Table"):
+        assert outputs[f"{logical_id}Name"]["Value"] == {"Ref": logical_id}, logical_id
 
 
 def test_cors_origins_come_from_the_parameter_and_paths_stay_at_v1(resources: dict[str, dict[str, Any]]) -> None:

@@ -74,6 +74,7 @@ def test_every_table_of_the_contract_is_declared_with_its_keys(template: Templat
         "ConfigTable": [("id", "HASH")],
         "MessagesTable": [("pk", "HASH"), ("sk", "RANGE")],
         "IdempotencyTable": [("id", "HASH")],
+        "StepsTable": [("pk", "HASH"), ("sk", "RANGE")],
     }
     for table in template.tables:
         assert {attribute["AttributeType"] for attribute in table.attribute_definitions} == {"S"}
@@ -89,6 +90,7 @@ def test_only_the_events_table_streams_and_every_table_expires_items(template: T
         "ConfigTable": None,
         "MessagesTable": None,
         "IdempotencyTable": None,
+        "StepsTable": None,
     }
     assert tables["IdempotencyTable"].ttl_attribute == "expiration"
     assert {tables[name].ttl_attribute for name in tables if name != "IdempotencyTable"} == {"expires_at"}

@@ -19,6 +19,7 @@ class Settings(BaseSettings):
     config_table: str = Field(description="ConfigTable: sources (write keys) and published journeys")
     messages_table: str = Field(description="MessagesTable: the outbox of every message sent")
     idempotency_table: str = Field(description="IdempotencyTable: Powertools idempotency records")
+    steps_table: str = Field(description="StepsTable: every journey step, once, for funnel reports")
     send_queue_url: str = ""
     timers_queue_url: str = ""
     timers_queue_arn: str = ""
@@ -34,7 +35,7 @@ class Settings(BaseSettings):
     zalo_zns_provider_secret_name: str = ""
     # How long sources and journeys are cached in a warm Lambda before being read again.
     config_cache_seconds: int = 60
-    # Events are kept this long (DynamoDB TTL); profiles are kept until deleted.
+    # Events and journey steps are kept this long (DynamoDB TTL); profiles are kept until deleted.
     event_retention_days: int = 400
 
 

@@ -8,6 +8,7 @@ never loads the journey engine).
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -67,17 +68,24 @@ def journey_catalog() -> DynamoJourneyCatalog:
 def journey_admin() -> JourneyAdmin:
     """The admin API's service. No cache: an admin reads what it just wrote."""
     from footprint.adapters.journey_catalog import DynamoJourneyCatalog
+    from footprint.adapters.steps import DynamoStepReader
     from footprint.services.admin import JourneyAdmin
 
-    return JourneyAdmin(DynamoJourneyCatalog(dynamodb(), get_settings().config_table, cache_seconds=0))
+    settings = get_settings()
+    return JourneyAdmin(
+        DynamoJourneyCatalog(dynamodb(), settings.config_table, cache_seconds=0),
+        steps=DynamoStepReader(dynamodb(), settings.steps_table),
+    )
 
 
 @cache
 def evaluate_service() -> EvaluateService:
+    from aws_lambda_powertools import Metrics
+
     from footprint.adapters.enrollments_store import DynamoEnrollmentStore
     from footprint.adapters.profiles_store import DynamoProfileStore
     from footprint.adapters.send_queue import SqsSendQueue
-    from footprint.adapters.steps import LoggedStepLog
+    from footprint.adapters.steps import DynamoStepLog
     from footprint.adapters.timers import SchedulerTimers
     from footprint.clock import current_clock
     from footprint.services.evaluate import EvaluateService
@@ -103,7 +111,10 @@ def evaluate_service() -> EvaluateService:
         timers=timers,
         send_queue=SqsSendQueue(sqs(), settings.send_queue_url),
         profiles=store,
-        steps=LoggedStepLog(),
+        # Metrics instances share one metric set per process: the handler's log_metrics publishes these.
+        steps=DynamoStepLog(
+            dynamodb(), settings.steps_table, timedelta(days=settings.event_retention_days), metrics=Metrics()
+        ),
     )
     return EvaluateService(profiles=ProfileService(store), profile_reader=store, journeys=journeys, clock=clock)
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+from datetime import UTC, datetime
 from typing import Literal
 
 PROFILE_SK = "profile"
 ALIAS_SK = "alias"
 MESSAGE_SK = "message"
 ENROLLMENT_PREFIX = "enrollment#"
+# StepsTable spreads each journey's steps over this many partitions (a report queries them all).
+STEP_SHARDS = 10
 
 
 def event_key(source_id: str, visitor_id: str, message_id: str) -> dict[str, str]:
@@ -36,6 +40,27 @@ def enrollment_key(profile_id: str, journey_id: str) -> dict[str, str]:
 
 def message_key(idempotency_key: str) -> dict[str, str]:
     return {"pk": f"message#{idempotency_key}", "sk": MESSAGE_SK}
+
+
+def step_shard(enrollment_id: str) -> int:
+    """The shard of an enrollment's steps: stable across processes (a digest, not Python's salted hash)."""
+    return int(hashlib.sha256(enrollment_id.encode()).hexdigest()[:8], 16) % STEP_SHARDS
+
+
+def step_partition(journey_id: str, shard: int) -> str:
+    return f"journey#{journey_id}#{shard}"
+
+
+def step_time(moment: datetime) -> str:
+    """A step's time as its sort key starts: fixed width, so keys sort by time and time windows are ranges."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def step_key(journey_id: str, enrollment_id: str, at: datetime, key: str) -> dict[str, str]:
+    """StepsTable: one item per recorded step (``key`` is the engine's step key, unique per step), so
+    recording the same step again lands on the same item. Write-sharded by enrollment: one busy journey
+    is ten partitions, not one hot one."""
+    return {"pk": step_partition(journey_id, step_shard(enrollment_id)), "sk": f"{step_time(at)}#{key}"}
 
 
 def source_parameter(write_key: str) -> str:

@@ -1,4 +1,5 @@
-"""Journey administration, the use cases behind the admin API: validate, publish, list, pause, resume, simulate.
+"""Journey administration, the use cases behind the admin API: validate, publish, list, pause, resume, simulate,
+report.
 
 Every refusal is an ``AdminError`` with a stable ``code``, a ``reason`` and a list of
 ``{"location", "message"}`` problems, the shape the tracking API answers with too. The catalog port is
@@ -11,13 +12,14 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from footprint.engine import SimulationLimitError, TimelineEntry
 from footprint.models.journey import Journey, JourneyDefinitionError, load_journey_yaml, parse_duration
+from footprint.services.reports import FunnelReport, StepReader, journey_report
 from footprint.services.simulation import (
     DEFAULT_HORIZON,
     SimulationInputError,
@@ -72,6 +74,8 @@ class JourneyCatalog(Protocol):
     def resume(self, journey_id: str, version: int | None = None) -> int: ...
     def published(self) -> dict[str, list[int]]: ...
     def active_index(self, fresh: bool = False) -> dict[str, int]: ...
+    def version(self, journey_id: str, version: int) -> Journey | None: ...
+    def latest_version(self, journey_id: str) -> int | None: ...
 
 
 # ---------------------------------------------------------------------------------------------- answers
@@ -141,8 +145,9 @@ class SimulationResult(BaseModel):
 
 
 class JourneyAdmin:
-    def __init__(self, catalog: JourneyCatalog) -> None:
+    def __init__(self, catalog: JourneyCatalog, steps: StepReader | None = None) -> None:
         self.catalog = catalog
+        self.steps = steps
 
     def validate(self, yaml_text: str) -> JourneySummary:
         return JourneySummary.of(load_journey(yaml_text))
@@ -205,6 +210,20 @@ class JourneyAdmin:
         if len(timeline) > MAX_TIMELINE_ENTRIES:
             raise _too_large(f"a timeline of more than {MAX_TIMELINE_ENTRIES} steps")
         return SimulationResult(journey=JourneySummary.of(journey), timeline=timeline, summary=summarize(timeline))
+
+    def report(
+        self, journey_id: str, version: int | None = None, since: str | None = None, until: str | None = None
+    ) -> FunnelReport:
+        """The journey's funnel from its recorded steps (footprint.services.reports has the definitions)."""
+        if self.steps is None:
+            raise RuntimeError("JourneyAdmin was built without a step reader")
+        window = {name: _query_time(name, value) for name, value in (("since", since), ("until", until))}
+        if window["since"] and window["until"] and window["since"] >= window["until"]:
+            raise InvalidRequestError("invalid_window", "since must come before until", [_problem("until", str(until))])
+        report = journey_report(self.steps, self.catalog, journey_id, version=version, **window)
+        if report.steps == 0 and report.version is None:
+            raise JourneyNotFoundError("unknown_journey", f"no journey {journey_id!r} is published")
+        return report
 
 
 # ---------------------------------------------------------------------------------------------- parsing
@@ -277,6 +296,18 @@ def _located_events(events: list[Any] | str) -> Iterable[tuple[str, Any]]:
     if isinstance(events, str):
         return read_event_lines(events.splitlines(), label="events line")
     return ((f"events[{index}]", item) for index, item in enumerate(events))
+
+
+def _query_time(name: str, value: str | None) -> datetime | None:
+    """``?since=`` / ``?until=``: ISO-8601 (``Z`` or an offset; without one, UTC), or absent."""
+    if not value:
+        return None
+    try:
+        return parse_time(value)
+    except ValueError as error:
+        raise InvalidRequestError(
+            f"invalid_{name}", f"{name} must be an ISO-8601 time", [_problem(name, repr(value))]
+        ) from error
 
 
 def _horizon(until: str | None) -> timedelta:

@@ -1,0 +1,408 @@
+"""Funnel reports: a journey's recorded steps in, a funnel per node out. ``funnel`` is pure.
+
+Every count is of distinct **enrollments**: one visitor's one run through the journey (a visitor who
+enters again later is a new enrollment; one who passes a node twice in a run counts once there).
+The report reads the steps recorded inside its time window [since, until), so an enrollment that
+entered before the window shows only its later steps (its conversion counts there, its entry does not).
+
+Journey totals:
+
+- ``triggered``: enrollments with a step at the trigger: entered, or a pending entry (a trigger with
+  ``unless`` waits out its window first);
+- ``not_entered``: pending entries cancelled (the ``unless`` event, an exit or the goal came first);
+- ``pending``: pending entries neither confirmed nor cancelled yet;
+- ``entered``: enrollments that entered the journey;
+- ``converted`` / ``exited`` / ``completed``: enrollments that reached the goal / met an exit
+  criterion / reached an exit node (or the end of a holdout);
+- ``in_progress``: entered, and none of those three yet;
+- ``conversion_rate``: converted / entered.
+
+Per node, in the order the journey declares its nodes (nodes of other versions follow, by first step):
+
+- ``visited``: enrollments with a step at the node; at the trigger, those that entered;
+- ``sent``, ``skipped``, ``held``: enrollments with that outcome at the node (a send node);
+- ``converted``, ``exited``, ``completed``: enrollments that ended with that outcome while at the node;
+- ``outcomes``: every outcome recorded at the node, ``branches``: the way out a condition (yes, no)
+  or a split (the branch's name) gave;
+- ``conversion_rate``: of the node's visitors, the share that converted (there or further on).
+
+The **main path** starts at the trigger and follows each node's first way out: ``next``; ``happened``
+of a wait_for; ``yes`` of a condition; the first branch of a split; it ends at an exit node (or where
+it would loop). For two consecutive nodes A → B of it, ``went_on`` = enrollments that visited both,
+``dropped`` = visitors of A that never visited B (they left the journey, are still on their way, or
+took another way out of a node in between), ``drop_off_rate`` = dropped / visitors of A.
+
+Per channel: ``sent`` = enrollments sent at least one message on it, ``converted`` = those of them
+that converted (a conversion ends the run, so it came after the message).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import pairwise
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from footprint.engine import RecordStep
+from footprint.models.journey import ExitNode, Journey
+
+# Steps at the trigger that are not (yet) an entry.
+_NOT_A_VISIT = frozenset({"pending", "not_entered"})
+_ENDINGS = ("converted", "exited", "completed")
+
+
+class NodeFunnel(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    node_id: str
+    type: str | None = None  # None: a node the reported journey version does not have
+    stage: str | None = None
+    on_main_path: bool = False
+    visited: int = 0
+    sent: int = 0
+    skipped: int = 0
+    held: int = 0
+    converted: int = 0
+    exited: int = 0
+    completed: int = 0
+    outcomes: dict[str, int] = Field(default_factory=dict)
+    branches: dict[str, int] = Field(default_factory=dict)
+    conversion_rate: float | None = None
+
+
+class PathStep(BaseModel):
+    """Two consecutive nodes of the main path and the enrollments lost between them."""
+
+    model_config = ConfigDict(frozen=True)
+
+    from_node: str
+    to_node: str
+    visited: int  # visitors of from_node
+    went_on: int  # of them, visitors of to_node too
+    dropped: int
+    drop_off_rate: float | None = None
+
+
+class ChannelFunnel(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    channel: str
+    sent: int
+    converted: int
+
+
+class FunnelReport(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    journey_id: str
+    version: int | None = None  # the version whose nodes and main path the report follows
+    versions: list[int] = Field(default_factory=list)  # the versions the steps were recorded on
+    since: datetime | None = None
+    until: datetime | None = None
+    first_step_at: datetime | None = None
+    last_step_at: datetime | None = None
+    steps: int = 0
+    triggered: int = 0
+    pending: int = 0
+    not_entered: int = 0
+    entered: int = 0
+    in_progress: int = 0
+    converted: int = 0
+    exited: int = 0
+    completed: int = 0
+    conversion_rate: float | None = None
+    nodes: list[NodeFunnel] = Field(default_factory=list)
+    main_path: list[PathStep] = Field(default_factory=list)
+    channels: list[ChannelFunnel] = Field(default_factory=list)
+
+
+@dataclass
+class _NodeSteps:
+    first_at: datetime
+    by_outcome: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    by_branch: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+
+    def visitors(self) -> set[str]:
+        return set().union(*(ids for outcome, ids in self.by_outcome.items() if outcome not in _NOT_A_VISIT))
+
+
+def funnel(
+    journey_id: str,
+    steps: Iterable[RecordStep],
+    journey: Journey | None = None,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> FunnelReport:
+    """The funnel of ``journey_id`` from its recorded steps; ``journey`` (a published version) gives the
+    node order, node types and the main path. Steps of other journeys are ignored."""
+    mine = sorted((step for step in steps if step.journey_id == journey_id), key=lambda step: (step.at, step.key))
+    nodes: dict[str, _NodeSteps] = {}
+    by_outcome: dict[str, set[str]] = defaultdict(set)
+    by_channel: dict[str, set[str]] = defaultdict(set)
+    for step in mine:
+        node = nodes.setdefault(step.node_id, _NodeSteps(first_at=step.at))
+        node.by_outcome[step.outcome].add(step.enrollment_id)
+        if step.outcome == "branched" and step.detail:
+            node.by_branch[step.detail].add(step.enrollment_id)
+        by_outcome[step.outcome].add(step.enrollment_id)
+        if step.outcome == "sent" and step.channel:
+            by_channel[step.channel].add(step.enrollment_id)
+
+    converted = by_outcome["converted"]
+    entered = by_outcome["entered"]
+    ended = set().union(*(by_outcome[outcome] for outcome in _ENDINGS))
+    main_path = _main_path(journey) if journey else []
+    node_rows = [
+        _node_row(node_id, nodes.get(node_id), journey, node_id in main_path, converted)
+        for node_id in _node_order(journey, nodes)
+    ]
+    return FunnelReport(
+        journey_id=journey_id,
+        version=journey.version if journey else None,
+        versions=sorted({step.journey_version for step in mine}),
+        since=since,
+        until=until,
+        first_step_at=mine[0].at if mine else None,
+        last_step_at=mine[-1].at if mine else None,
+        steps=len(mine),
+        triggered=len(entered | by_outcome["pending"]),
+        pending=len(by_outcome["pending"] - entered - by_outcome["not_entered"]),
+        not_entered=len(by_outcome["not_entered"]),
+        entered=len(entered),
+        in_progress=len(entered - ended),
+        converted=len(converted),
+        exited=len(by_outcome["exited"]),
+        completed=len(by_outcome["completed"]),
+        conversion_rate=_rate(len(converted), len(entered)),
+        nodes=node_rows,
+        main_path=[_path_step(a, b, nodes) for a, b in pairwise(main_path)],
+        channels=[
+            ChannelFunnel(channel=channel, sent=len(ids), converted=len(ids & converted))
+            for channel, ids in sorted(by_channel.items(), key=lambda item: (-len(item[1]), item[0]))
+        ],
+    )
+
+
+def _node_order(journey: Journey | None, nodes: dict[str, _NodeSteps]) -> list[str]:
+    declared = list(journey.nodes) if journey else []
+    others = sorted((node_id for node_id in nodes if node_id not in declared), key=lambda n: (nodes[n].first_at, n))
+    return declared + others
+
+
+def _main_path(journey: Journey) -> list[str]:
+    path = [journey.trigger_id]
+    while True:
+        node = journey.nodes[path[-1]]
+        exits = node.exits()
+        if isinstance(node, ExitNode) or not exits or exits[0][1] in path:
+            return path
+        path.append(exits[0][1])
+
+
+def _node_row(
+    node_id: str, steps: _NodeSteps | None, journey: Journey | None, on_main_path: bool, converted: set[str]
+) -> NodeFunnel:
+    node = journey.nodes.get(node_id) if journey else None
+    visitors = steps.visitors() if steps else set()
+    outcomes = {outcome: len(ids) for outcome, ids in sorted(steps.by_outcome.items())} if steps else {}
+    return NodeFunnel(
+        node_id=node_id,
+        type=node.type if node else None,
+        stage=node.stage if node else None,
+        on_main_path=on_main_path,
+        visited=len(visitors),
+        sent=outcomes.get("sent", 0),
+        skipped=outcomes.get("skipped", 0),
+        held=outcomes.get("held", 0),
+        converted=outcomes.get("converted", 0),
+        exited=outcomes.get("exited", 0),
+        completed=outcomes.get("completed", 0),
+        outcomes=outcomes,
+        branches={branch: len(ids) for branch, ids in sorted(steps.by_branch.items())} if steps else {},
+        conversion_rate=_rate(len(visitors & converted), len(visitors)),
+    )
+
+
+def _path_step(from_node: str, to_node: str, nodes: dict[str, _NodeSteps]) -> PathStep:
+    here = nodes[from_node].visitors() if from_node in nodes else set()
+    there = nodes[to_node].visitors() if to_node in nodes else set()
+    went_on = len(here & there)
+    return PathStep(
+        from_node=from_node,
+        to_node=to_node,
+        visited=len(here),
+        went_on=went_on,
+        dropped=len(here) - went_on,
+        drop_off_rate=_rate(len(here) - went_on, len(here)),
+    )
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+# ---------------------------------------------------------------------------------------------- reading
+
+
+class StepReader(Protocol):
+    def steps(
+        self,
+        journey_id: str,
+        *,
+        version: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[RecordStep]: ...
+
+
+class JourneyVersions(Protocol):
+    def version(self, journey_id: str, version: int) -> Journey | None: ...
+
+    def latest_version(self, journey_id: str) -> int | None: ...
+
+
+def journey_report(
+    reader: StepReader,
+    catalog: JourneyVersions,
+    journey_id: str,
+    *,
+    version: int | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> FunnelReport:
+    """The funnel of a journey (one version, or all) over a window [since, until). It follows the nodes
+    of ``version``, else of the newest version that recorded steps, else of the latest published."""
+    if since is not None and until is not None and since >= until:
+        raise ValueError("the window is empty: since must come before until")
+    steps = reader.steps(journey_id, version=version, since=since, until=until)
+    shown = version or max((step.journey_version for step in steps), default=None) or catalog.latest_version(journey_id)
+    journey = catalog.version(journey_id, shown) if shown else None
+    return funnel(journey_id, steps, journey, since=since, until=until)
+
+
+# ---------------------------------------------------------------------------------------------- text
+
+
+def render_report(report: FunnelReport) -> str:
+    """The report as a readable table (``footprint report``)."""
+    lines = [_headline(report)]
+    lines.append(
+        f"triggered {report.triggered} · entered {report.entered} · did not enter {report.not_entered} · "
+        f"pending {report.pending} · in progress {report.in_progress} · converted {report.converted} · "
+        f"exited {report.exited} · completed {report.completed}"
+    )
+    lines.append(f"conversion rate {_percent(report.conversion_rate)} (converted / entered)")
+    lines.append("")
+    header = [
+        "node",
+        "type",
+        "visited",
+        "sent",
+        "skipped",
+        "held",
+        "converted",
+        "exited",
+        "completed",
+        "conv.",
+        "other",
+    ]
+    rows = [
+        [
+            ("* " if node.on_main_path else "  ") + node.node_id,
+            node.type or "?",
+            *(
+                str(value)
+                for value in (
+                    node.visited,
+                    node.sent,
+                    node.skipped,
+                    node.held,
+                    node.converted,
+                    node.exited,
+                    node.completed,
+                )
+            ),
+            _percent(node.conversion_rate),
+            _other(node),
+        ]
+        for node in report.nodes
+    ]
+    lines += _table(header, rows, numeric=range(2, 10))
+    if report.main_path:
+        lines += ["", "main path (*), drop-off = visited a node but not the next one:"]
+        lines += _table(
+            ["from", "to", "visited", "went on", "dropped", "drop-off"],
+            [
+                [
+                    step.from_node,
+                    step.to_node,
+                    *(str(count) for count in (step.visited, step.went_on, step.dropped)),
+                    _percent(step.drop_off_rate),
+                ]
+                for step in report.main_path
+            ],
+            numeric=range(2, 6),
+        )
+    if report.channels:
+        lines += ["", "channels, enrollments sent a message on it and of those converted:"]
+        lines += _table(
+            ["channel", "sent", "converted", "conv."],
+            [
+                [
+                    channel.channel,
+                    str(channel.sent),
+                    str(channel.converted),
+                    _percent(_rate(channel.converted, channel.sent)),
+                ]
+                for channel in report.channels
+            ],
+            numeric=range(1, 4),
+        )
+    return "\n".join(lines)
+
+
+def _headline(report: FunnelReport) -> str:
+    versions = ", ".join(f"v{version}" for version in report.versions) or "no version"
+    shown = f", nodes of v{report.version}" if report.version else ""
+    window = ""
+    if report.since or report.until:
+        window = f", window {_stamp(report.since) or '…'} to {_stamp(report.until) or '…'}"
+    span = (
+        f"{report.steps} steps from {_stamp(report.first_step_at)} to {_stamp(report.last_step_at)}"
+        if report.steps
+        else "no steps recorded"
+    )
+    return f"{report.journey_id} ({versions}{shown}{window}): {span}"
+
+
+def _other(node: NodeFunnel) -> str:
+    shown = {"sent", "skipped", "held", "branched", *_ENDINGS}
+    parts = [f"{outcome} {count}" for outcome, count in node.outcomes.items() if outcome not in shown]
+    parts += [f"{branch} {count}" for branch, count in node.branches.items()]
+    return ", ".join(parts)
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]], numeric: Iterable[int]) -> list[str]:
+    right = set(numeric)
+    widths = [max(len(row[column]) for row in [header, *rows]) for column in range(len(header))]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(
+            cell.rjust(width) if column in right else cell.ljust(width)
+            for column, (cell, width) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
+
+    return [line(header), *(line(row) for row in rows)]
+
+
+def _percent(rate: float | None) -> str:
+    return "-" if rate is None else f"{100 * rate:.1f} %"
+
+
+def _stamp(moment: datetime | None) -> str:
+    return f"{moment:%Y-%m-%d %H:%M:%S}Z" if moment else ""

@@ -584,6 +584,25 @@ def test_sources_are_read_once_per_cache_period(tables: Tables) -> None:
     assert directory.find_source("wk-unknown") is None
 
 
+def test_an_unknown_write_key_is_read_once_per_cache_period(tables: Tables) -> None:
+    resource = boto3.resource("dynamodb")
+    reads: list[str] = []
+    resource.meta.client.meta.events.register("before-call.dynamodb.GetItem", lambda **_: reads.append("read"))
+    now = [1000.0]
+    directory = DynamoDBSourceDirectory(tables.config, max_age_seconds=60, resource=resource, monotonic=lambda: now[0])
+    for _ in range(5):
+        assert directory.find_source("guessed-key") is None
+    assert reads == ["read"]
+    # Created meanwhile: found once the cache period is over.
+    tables.client.put_item(
+        TableName=tables.config,
+        Item={"id": {"S": "source/guessed-key"}, "value": {"S": json.dumps({"source_id": "s", "allowed_origins": []})}},
+    )
+    now[0] += 61
+    assert directory.find_source("guessed-key") == Source(source_id="s", allowed_origins=())
+    assert reads == ["read", "read"]
+
+
 def test_a_misconfigured_or_unreadable_source_is_store_unavailable(tables: Tables) -> None:
     tables.client.put_item(TableName=tables.config, Item={"id": {"S": "source/bad"}, "value": {"S": "{not json"}})
     with pytest.raises(StoreUnavailableError) as caught:

@@ -102,3 +102,19 @@ def test_records_without_an_event_are_reported_not_raised(tables: Tables, missin
     else:
         del record["dynamodb"]["NewImage"]
     assert deliver(record)["batchItemFailures"] == [{"itemIdentifier": record["dynamodb"]["SequenceNumber"]}]
+
+
+def test_gone_web_push_subscriptions_are_dropped_from_the_profile(tables: Tables) -> None:
+    subscriptions = [
+        {"endpoint": f"https://push.example/{name}", "keys": {"p256dh": "k", "auth": "a"}} for name in ("old", "new")
+    ]
+    for i, subscription in enumerate(subscriptions):
+        event = tracked(event="web_push_subscribed", anonymous_id="v1", properties={"subscription": subscription})
+        deliver(store_event(tables, event.model_copy(update={"message_id": f"sub-{i}"})))
+    store = DynamoProfileStore(tables.client, tables.profiles, tables.events)
+    profile_id = profile_id_for("demo", "anon", "v1")
+    store.forget_web_push_subscriptions(profile_id, ["https://push.example/old"])
+    remaining = profile(tables, profile_id)
+    assert remaining is not None
+    assert [s.endpoint for s in remaining.web_push_subscriptions] == ["https://push.example/new"]
+    assert remaining.reachable_on("web_push")

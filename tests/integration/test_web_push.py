@@ -242,6 +242,7 @@ def test_a_gone_subscription_is_a_permanent_failure(sender: WebPushSender, push_
     result = sender.send(message(), profile_with(subscription), RENDERED)
 
     assert (result.status, result.detail) == ("failed", "subscription gone (404/410)")
+    assert result.gone_addresses == (subscription.endpoint,)
 
 
 @pytest.mark.parametrize("status", [429, 500, 503])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -382,3 +382,30 @@ def test_many_duplicates_in_any_order_deliver_each_key_once() -> None:
 
     assert sorted(m.idempotency_key for m, _, _ in world.channel.sent) == ["a", "b", "c"]
     assert {r.idempotency_key: r for r in records} == world.outbox.records
+
+
+class RecordingPruner:
+    def __init__(self) -> None:
+        self.forgotten: list[tuple[str, tuple[str, ...]]] = []
+
+    def forget_web_push_subscriptions(self, profile_id: str, endpoints: Sequence[str]) -> None:
+        self.forgotten.append((profile_id, tuple(endpoints)))
+
+
+def test_subscriptions_a_push_service_says_are_gone_are_dropped_from_the_profile() -> None:
+    endpoint = HOA.web_push_subscriptions[0].endpoint
+    gone = DeliveryResult("failed", "subscription gone (404/410)", gone_addresses=(endpoint,))
+    world = World(channels={"web_push": RecordingChannel(gone)})
+    pruner = RecordingPruner()
+    world.service.pruner = pruner
+    record = world.service.deliver(outgoing("web_push"))
+    assert record.status == "failed"
+    assert pruner.forgotten == [("p-hoa", (endpoint,))]
+
+
+def test_a_delivered_push_forgets_nothing() -> None:
+    world = World(channels={"web_push": RecordingChannel(DeliveryResult("sent", "delivered to 1 of 1"))})
+    pruner = RecordingPruner()
+    world.service.pruner = pruner
+    world.service.deliver(outgoing("web_push"))
+    assert pruner.forgotten == []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -42,13 +42,26 @@ class DynamoProfileStore:
     def get_profile(self, profile_id: str) -> Profile | None:
         return self.get_profiles([profile_id]).get(profile_id)
 
+    def forget_web_push_subscriptions(self, profile_id: str, endpoints: Sequence[str]) -> None:
+        """Drop subscriptions a push service answered 404/410 for (optimistic, retried)."""
+        gone = set(endpoints)
+        self._rewrite(
+            profile_id,
+            lambda p: p.model_copy(
+                update={"web_push_subscriptions": [s for s in p.web_push_subscriptions if s.endpoint not in gone]}
+            ),
+        )
+
     def update(self, change: UpdateProfile) -> None:
         """A journey's update node: set attributes, tags or lifecycle stage (optimistic, retried)."""
+        self._rewrite(change.profile_id, lambda p: apply_profile_update(p, change))
+
+    def _rewrite(self, profile_id: str, edit: Callable[[Profile], Profile]) -> None:
         for _ in range(5):
-            profile = self.get_profile(change.profile_id)
+            profile = self.get_profile(profile_id)
             if profile is None:
                 return
-            updated = apply_profile_update(profile, change).model_copy(update={"revision": profile.revision + 1})
+            updated = edit(profile).model_copy(update={"revision": profile.revision + 1})
             try:
                 self.client.put_item(
                     TableName=self.profiles_table,
@@ -61,7 +74,7 @@ class DynamoProfileStore:
                     continue
                 raise
             return
-        raise ConcurrentUpdateError(change.profile_id)
+        raise ConcurrentUpdateError(profile_id)
 
     def commit(self, change: ProfileCommit) -> None:
         event = change.event

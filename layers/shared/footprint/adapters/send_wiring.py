@@ -147,8 +147,10 @@ def _token(secret_name: str) -> TokenSource:
 def send_service() -> SendService:
     settings = get_settings()
     client = dynamodb()
+    profiles = DynamoProfileStore(client, settings.profiles_table, settings.events_table)
     return SendService(
-        profiles=DynamoProfileStore(client, settings.profiles_table, settings.events_table),
+        profiles=profiles,
+        pruner=profiles,
         outbox=DynamoOutbox(client, settings.messages_table, timedelta(days=settings.event_retention_days)),
         channels=channels(settings),
         clock=current_clock(),

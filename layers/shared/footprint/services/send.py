@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -73,6 +73,8 @@ class DeliveryResult:
 
     status: DeliveryStatus
     detail: str = ""
+    # Addresses the provider says no longer exist (web push endpoints answered 404/410).
+    gone_addresses: tuple[str, ...] = ()
 
 
 class ChannelSender(Protocol):
@@ -84,6 +86,12 @@ class ChannelSender(Protocol):
 
 class ProfileLookup(Protocol):
     def get_profile(self, profile_id: str) -> Profile | None: ...
+
+
+class SubscriptionPruner(Protocol):
+    def forget_web_push_subscriptions(self, profile_id: str, endpoints: Sequence[str]) -> None:
+        """Drop subscriptions the push service says are gone, so they are not tried again."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -146,8 +154,10 @@ class SendService:
         metrics: DeliveryMetrics | None = None,
         guard: DeliveryGuard | None = None,
         claim_stale_after: timedelta = DEFAULT_CLAIM_STALE_AFTER,
+        pruner: SubscriptionPruner | None = None,
     ) -> None:
         self.profiles = profiles
+        self.pruner = pruner
         self.outbox = outbox
         self.channels = dict(channels)
         self.clock = clock
@@ -174,7 +184,13 @@ class SendService:
             self.metrics.count("retried", message.channel)
             raise
         rendered = prepared.rendered if isinstance(prepared, _Prepared) else {}
-        return self._settle(message, result, rendered)
+        record = self._settle(message, result, rendered)
+        if result.gone_addresses and self.pruner is not None and isinstance(prepared, _Prepared):
+            try:
+                self.pruner.forget_web_push_subscriptions(prepared.profile.profile_id, result.gone_addresses)
+            except Exception:  # the message is settled; a stale subscription only costs a 410 next time
+                logger.exception("could not drop gone subscriptions of %s", prepared.profile.profile_id)
+        return record
 
     def _prepare(self, message: OutgoingMessage) -> _Prepared | DeliveryResult:
         sender = self.channels.get(message.channel)

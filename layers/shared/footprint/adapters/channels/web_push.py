@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import requests
@@ -84,7 +84,7 @@ class CachedVapidKeys:
 @dataclass
 class _Attempts:
     delivered: int = 0
-    gone: int = 0
+    gone: list[str] = field(default_factory=list)  # endpoints the push service says no longer exist
     refused: list[str] | None = None
     retryable: list[str] | None = None
 
@@ -148,7 +148,7 @@ class WebPushSender:
         except WebPushException as error:
             status = error.status_code
             if status in GONE_STATUSES:
-                attempts.gone += 1
+                attempts.gone.append(subscription.endpoint)
             elif status is not None and (status in RETRYABLE_STATUSES or status >= 500):
                 attempts.retry(f"push service answered {status}")
             else:
@@ -176,16 +176,17 @@ def push_payload(message: OutgoingMessage, rendered: Mapping[str, Any]) -> dict[
 
 def _outcome(attempts: _Attempts, subscriptions: int) -> DeliveryResult:
     notes = [*(attempts.refused or []), *(attempts.retryable or [])]
-    if attempts.gone:
-        notes.append(f"{attempts.gone} subscription(s) gone (404/410)")
+    gone = tuple(attempts.gone)
+    if gone:
+        notes.append(f"{len(gone)} subscription(s) gone (404/410)")
     if attempts.delivered:
         detail = f"delivered to {attempts.delivered} of {subscriptions} subscription(s)"
-        return DeliveryResult("sent", "; ".join([detail, *notes]))
+        return DeliveryResult("sent", "; ".join([detail, *notes]), gone_addresses=gone)
     if attempts.retryable:
         raise RetryableDeliveryError("; ".join(notes))
-    if attempts.gone and not attempts.refused:
-        return DeliveryResult("failed", "subscription gone (404/410)")
-    return DeliveryResult("failed", "; ".join(notes) or "no subscription")
+    if gone and not attempts.refused:
+        return DeliveryResult("failed", "subscription gone (404/410)", gone_addresses=gone)
+    return DeliveryResult("failed", "; ".join(notes) or "no subscription", gone_addresses=gone)
 
 
 def _int(value: object, default: int) -> int:

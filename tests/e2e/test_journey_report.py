@@ -6,60 +6,31 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 from typing import Any
 
 import pytest
-import requests
 
 from footprint.clock import ManualClock
 from footprint_local.cli import main as footprint_cli
 from footprint_local.stack import LocalStack
+from tests.e2e.journeys import START, journey_clock, journey_stack, track
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("local_stack")]
 
-JOURNEYS = Path(__file__).resolve().parents[2] / "journeys"
-START = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # 09:00 in Ho Chi Minh City
-WRITE_KEY = "demo-write-key"
-PRODUCT = {"product_id": "vay-nu-he", "name": "Váy nữ phong cách hè", "dwell_seconds": 16}
+PRODUCT: dict[str, Any] = {"product_id": "vay-nu-he", "name": "Váy nữ phong cách hè", "dwell_seconds": 16}
 ON_THE_FORM = {"journey_id": "services-consult", "node_id": "consult_form"}
 
 
 @pytest.fixture(scope="module")
 def clock() -> ManualClock:
-    return ManualClock(START, pending_delay=0.2)
+    return journey_clock()
 
 
 @pytest.fixture(scope="module")
 def stack(clock: ManualClock) -> Iterator[LocalStack]:
-    with LocalStack(
-        port=0,
-        moto_port=0,
-        clock=clock,
-        journeys_dir=JOURNEYS,
-        sqs_retry_seconds=0,
-        stream_retry_pause_seconds=0.02,
-        scheduler_poll_seconds=0.05,
-    ) as running:
+    with journey_stack(clock) as running:
         yield running
-
-
-def track(stack: LocalStack, clock: ManualClock, visitor: str, event: str, **properties: Any) -> None:
-    response = requests.post(
-        f"{stack.api_url}/v1/track",
-        auth=(WRITE_KEY, ""),
-        json={
-            "anonymousId": visitor,
-            "messageId": f"{visitor}-{event}",
-            "event": event,
-            "properties": properties,
-            "timestamp": clock.now().isoformat(),
-            "context": {"timezone": "Asia/Ho_Chi_Minh"},
-        },
-        timeout=10,
-    )
-    assert response.status_code == 200, response.text
 
 
 def enrollments(stack: LocalStack) -> list[dict[str, Any]]:
@@ -81,18 +52,18 @@ def test_the_report_counts_what_three_visitors_did(stack: LocalStack, clock: Man
     # an dismisses the form and gets the onsite push (and, without web push, is done); binh adds to cart at
     # once; chi buys after the form.
     for visitor in ("an", "binh", "chi"):
-        track(stack, clock, visitor, "product_viewed", **PRODUCT)
+        track(stack, clock, "product_viewed", visitor=visitor, **PRODUCT)
     stack.wait_until(lambda: len(enrollments(stack)) == 3, timeout=10)
     clock.advance(timedelta(seconds=5))
-    track(stack, clock, "binh", "add_to_cart", product_id="vay-nu-he")
+    track(stack, clock, "add_to_cart", visitor="binh", product_id="vay-nu-he")
     stack.wait_until(lambda: any(e["status"] == "cancelled" for e in enrollments(stack)), timeout=10)
     clock.advance(timedelta(seconds=5))
     stack.wake_pumps()
     stack.wait_until(lambda: channels_sent(stack) == ["onsite_form", "onsite_form"], timeout=10)
 
     clock.advance(timedelta(seconds=5))
-    track(stack, clock, "an", "form_dismissed", **ON_THE_FORM)
-    track(stack, clock, "chi", "purchase", order_id="o-1")
+    track(stack, clock, "form_dismissed", visitor="an", **ON_THE_FORM)
+    track(stack, clock, "purchase", visitor="chi", order_id="o-1")
     stack.wait_until(
         lambda: (
             sorted(str(e.get("current_node") or e["status"]) for e in enrollments(stack))

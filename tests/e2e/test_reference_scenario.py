@@ -10,24 +10,19 @@ from __future__ import annotations
 import http.server
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-import requests
 
 from footprint.clock import ManualClock
 from footprint.engine import EventInput, ProfileView, Simulator, TimelineEntry
 from footprint.models.journey import load_journey_yaml
 from footprint_local.cli import main as footprint_cli
 from footprint_local.stack import LocalStack
+from tests.e2e.journeys import JOURNEYS, START, journey_clock, journey_stack, track
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("local_stack")]
-
-JOURNEYS = Path(__file__).resolve().parents[2] / "journeys"
-START = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # 09:00 in Ho Chi Minh City
-WRITE_KEY = "demo-write-key"
 
 
 class PushService(http.server.BaseHTTPRequestHandler):
@@ -54,38 +49,13 @@ def push_service() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def clock() -> ManualClock:
-    return ManualClock(START, pending_delay=0.2)
+    return journey_clock()
 
 
 @pytest.fixture(scope="module")
 def stack(clock: ManualClock) -> Iterator[LocalStack]:
-    with LocalStack(
-        port=0,
-        moto_port=0,
-        clock=clock,
-        journeys_dir=JOURNEYS,
-        sqs_retry_seconds=0,
-        stream_retry_pause_seconds=0.02,
-        scheduler_poll_seconds=0.05,
-    ) as running:
+    with journey_stack(clock) as running:
         yield running
-
-
-def track(stack: LocalStack, clock: ManualClock, event: str, message_id: str, **properties: Any) -> None:
-    response = requests.post(
-        f"{stack.api_url}/v1/track",
-        auth=(WRITE_KEY, ""),
-        json={
-            "anonymousId": "lan",
-            "messageId": message_id,
-            "event": event,
-            "properties": properties,
-            "timestamp": clock.now().isoformat(),
-            "context": {"timezone": "Asia/Ho_Chi_Minh"},
-        },
-        timeout=10,
-    )
-    assert response.status_code == 200, response.text
 
 
 def services_messages(stack: LocalStack) -> list[dict[str, Any]]:
@@ -100,11 +70,11 @@ def wait_for_messages(stack: LocalStack, count: int) -> list[dict[str, Any]]:
 
 def test_the_services_flow_on_the_local_stack(stack: LocalStack, clock: ManualClock, push_service: str) -> None:
     subscription = {"endpoint": f"{push_service}/push/lan", "keys": _browser_keys()}
-    track(stack, clock, "web_push_subscribed", "m-sub", subscription=subscription)
+    track(stack, clock, "web_push_subscribed", visitor="lan", message_id="m-sub", subscription=subscription)
     product = {"product_id": "vay-nu-he", "name": "Váy nữ phong cách hè", "dwell_seconds": 16}
-    track(stack, clock, "product_viewed", "m-view", **product)
+    track(stack, clock, "product_viewed", visitor="lan", message_id="m-view", **product)
     # The same call again (a client retry): stored once, evaluated once.
-    track(stack, clock, "product_viewed", "m-view", **product)
+    track(stack, clock, "product_viewed", visitor="lan", message_id="m-view", **product)
 
     # 10 s without add_to_cart: the consult form, at once.
     clock.advance(timedelta(seconds=10))
@@ -117,7 +87,15 @@ def test_the_services_flow_on_the_local_stack(stack: LocalStack, clock: ManualCl
 
     # The visitor closes the form; 10 s later, an onsite push about the product.
     clock.advance(timedelta(seconds=5))
-    track(stack, clock, "form_dismissed", "m-dismiss", journey_id="services-consult", node_id="consult_form")
+    track(
+        stack,
+        clock,
+        "form_dismissed",
+        visitor="lan",
+        message_id="m-dismiss",
+        journey_id="services-consult",
+        node_id="consult_form",
+    )
     stack.wait_until(
         lambda: any(e.get("current_node") == "pause_after_dismiss" for e in _enrollments(stack)), timeout=10
     )

@@ -15,6 +15,7 @@ import pytest
 
 from footprint.clock import ManualClock
 from footprint_local.stack import LocalStack
+from tests.e2e.journeys import journey_clock, journey_stack
 
 # 08:00 in Ho Chi Minh City: a plausible moment for a visitor to browse the shop.
 STACK_START = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
@@ -38,3 +39,15 @@ def local_stack(stack_clock: ManualClock) -> Iterator[LocalStack]:
     )
     with stack:
         yield stack
+
+
+# A stack running the shipped journeys (tests/e2e/journeys.py), for the modules that drive them.
+@pytest.fixture(scope="module")
+def clock() -> ManualClock:
+    return journey_clock()
+
+
+@pytest.fixture(scope="module")
+def stack(clock: ManualClock) -> Iterator[LocalStack]:
+    with journey_stack(clock) as running:
+        yield running

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -14,23 +13,12 @@ import pytest
 from footprint.clock import ManualClock
 from footprint_local.cli import main as footprint_cli
 from footprint_local.stack import LocalStack
-from tests.e2e.journeys import START, journey_clock, journey_stack, track
+from tests.e2e.journeys import START, track
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("local_stack")]
 
 PRODUCT: dict[str, Any] = {"product_id": "vay-nu-he", "name": "Váy nữ phong cách hè", "dwell_seconds": 16}
 ON_THE_FORM = {"journey_id": "services-consult", "node_id": "consult_form"}
-
-
-@pytest.fixture(scope="module")
-def clock() -> ManualClock:
-    return journey_clock()
-
-
-@pytest.fixture(scope="module")
-def stack(clock: ManualClock) -> Iterator[LocalStack]:
-    with journey_stack(clock) as running:
-        yield running
 
 
 def enrollments(stack: LocalStack) -> list[dict[str, Any]]:

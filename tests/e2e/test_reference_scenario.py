@@ -20,7 +20,7 @@ from footprint.engine import EventInput, ProfileView, Simulator, TimelineEntry
 from footprint.models.journey import load_journey_yaml
 from footprint_local.cli import main as footprint_cli
 from footprint_local.stack import LocalStack
-from tests.e2e.journeys import JOURNEYS, START, journey_clock, journey_stack, track
+from tests.e2e.journeys import JOURNEYS, START, track
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("local_stack")]
 
@@ -45,17 +45,6 @@ def push_service() -> Iterator[str]:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
-
-
-@pytest.fixture(scope="module")
-def clock() -> ManualClock:
-    return journey_clock()
-
-
-@pytest.fixture(scope="module")
-def stack(clock: ManualClock) -> Iterator[LocalStack]:
-    with journey_stack(clock) as running:
-        yield running
 
 
 def services_messages(stack: LocalStack) -> list[dict[str, Any]]:

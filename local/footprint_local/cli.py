@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from footprint.engine import SimulationLimitError
-from footprint.models.journey import Journey, JourneyDefinitionError, load_journey_yaml, parse_duration
+from footprint.models.journey import Journey, JourneyDefinitionError, parse_duration
+from footprint.services.content import load_checked_journey
 from footprint.services.reports import journey_report, render_report
 from footprint.services.simulation import (
     DEFAULT_HORIZON,
@@ -153,9 +154,8 @@ def cmd_vapid_keys(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_publish(args: argparse.Namespace, out: TextIO) -> int:
     catalog = _catalog(args)
     for path in args.files:
-        text = path.read_text(encoding="utf-8")
-        journey = load_journey_yaml(text, origin=str(path))
-        catalog.publish(journey, text)
+        journey = _load(path)
+        catalog.publish(journey, path.read_text(encoding="utf-8"))
         print(f"published {journey.id} v{journey.version} ({journey.status})", file=out)
     return 0
 
@@ -232,7 +232,7 @@ def _load(path: Path) -> Journey:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise CliError(f"cannot read {path}: {error.strerror}") from error
-    return load_journey_yaml(text, origin=str(path))
+    return load_checked_journey(text, origin=str(path))
 
 
 def _catalog(args: argparse.Namespace) -> Any:

@@ -71,13 +71,13 @@ def test_the_report_counts_what_three_visitors_did(stack: LocalStack, clock: Man
     assert "· completed 1" in text
     assert "conversion rate 50.0 % (converted / entered)" in text
     rows = [line[2:].split() for line in lines if line.startswith(("* ", "  "))]
-    columns = {row[0]: row[1:9] for row in rows}
-    # type, visited, sent, skipped, held, converted, exited, completed
-    assert columns["viewed_without_cart"] == ["trigger", "2", "0", "0", "0", "0", "0", "0"]
-    assert columns["consult_form"] == ["send", "2", "2", "0", "0", "0", "0", "0"]
-    assert columns["await_form_response"] == ["wait_for", "2", "0", "0", "0", "1", "0", "0"]
-    assert columns["onsite_offer"] == ["send", "1", "1", "0", "0", "0", "0", "0"]
-    assert columns["done_unreachable"] == ["exit", "1", "0", "0", "0", "0", "0", "1"]
+    columns = {row[0]: row[1:10] for row in rows}
+    # type, visited, sent, failed, skipped, held, converted, exited, completed
+    assert columns["viewed_without_cart"] == ["trigger", "2", "0", "0", "0", "0", "0", "0", "0"]
+    assert columns["consult_form"] == ["send", "2", "2", "0", "0", "0", "0", "0", "0"]
+    assert columns["await_form_response"] == ["wait_for", "2", "0", "0", "0", "0", "1", "0", "0"]
+    assert columns["onsite_offer"] == ["send", "1", "1", "0", "0", "0", "0", "0", "0"]
+    assert columns["done_unreachable"] == ["exit", "1", "0", "0", "0", "0", "0", "0", "1"]
     assert columns["web_push_reminder"][1] == "0"
     drop = next(line.split() for line in lines if line.startswith("await_form_response "))
     assert drop == ["await_form_response", "pause_after_dismiss", "2", "1", "1", "50.0", "%"]

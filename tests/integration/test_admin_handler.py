@@ -499,3 +499,17 @@ def test_a_json_body_may_arrive_base64_encoded(admin: AdminApi) -> None:
 
     assert result.status == 200
     assert result.body["summary"]["sent"] == 4
+
+
+def test_validate_and_publish_refuse_a_template_that_would_not_render(admin: AdminApi) -> None:
+    broken = SERVICES_YAML.replace("{{ trigger.name | default:", "{{ trigger.nam | default:", 1).replace(
+        'body: "Để lại', 'body: "{{ profile.nmae }} Để lại', 1
+    )
+
+    for path in ("/admin/journeys/validate", "/admin/journeys"):
+        errors = assert_error(admin.call("POST", path, broken), 422, "invalid_journey")
+        assert errors == [
+            {"location": "body.nodes.consult_form.content.body", "message": errors[0]["message"]},
+        ]
+        assert "unknown variable profile.nmae" in errors[0]["message"]
+    assert admin.config_item("journey/services-consult/v1") is None

@@ -348,7 +348,7 @@ def test_footprint_report_reads_the_steps_table(stack: dict[str, Any]) -> None:
     assert "triggered 1 · entered 1 · did not enter 0 · pending 0 · in progress 0 · converted 1" in text
     assert "conversion rate 100.0 %" in text
     waiting = next(line for line in text.splitlines() if line.startswith("* await_form_response "))
-    assert waiting.split()[2:10] == ["wait_for", "1", "0", "0", "0", "1", "0", "0"]
+    assert waiting.split()[2:11] == ["wait_for", "1", "0", "0", "0", "0", "1", "0", "0"]
 
     out = io.StringIO()
     assert footprint_cli(["report", "services-consult", "--steps-table", tables.steps, "--json"], out=out) == 0

@@ -368,3 +368,32 @@ def test_a_retryable_failure_fails_the_record_and_the_retry_delivers_once(
     assert flaky_webhook.calls == 2  # the 503, then one delivery
     assert stack.status_of("k-hook") == ("sent", "webhook answered 200")
     assert len(sent_emails()) == 1
+
+
+# ------------------------------------------------------------------ what the funnel learns from send
+
+
+def test_a_message_that_cannot_render_is_a_failed_journey_step_once(stack: Stack) -> None:
+    # Given a message whose subject uses a filter that does not exist
+    broken = email(content={"subject": "{{ profile.name | shout }}", "body": "x"})
+
+    # When send gets it, and SQS delivers it again later
+    stack.invoke(broken)
+    stack.forget_idempotency_records()
+    stack.invoke(broken)
+
+    # Then nothing went out, and StepsTable holds one `failed` step for the node, with the reason
+    assert sent_emails() == []
+    steps = stack.dynamodb.scan(TableName=stack.tables.steps)["Items"]
+    assert [(s["node_id"]["S"], s["outcome"]["S"], s["channel"]["S"]) for s in steps] == [
+        ("email-1", "failed", "email")
+    ]
+    assert steps[0]["detail"]["S"].startswith("template error:")
+    assert steps[0]["enrollment_id"]["S"] == "e-1"
+
+
+def test_a_delivered_message_adds_no_step(stack: Stack) -> None:
+    stack.invoke(email())
+
+    assert len(sent_emails()) == 1
+    assert stack.dynamodb.scan(TableName=stack.tables.steps)["Items"] == []

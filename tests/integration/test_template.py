@@ -259,7 +259,12 @@ def test_each_function_writes_only_its_own_tables(resources: dict[str, dict[str,
             for action in TABLE_WRITE_ACTIONS - {"dynamodb:PutItem"}
         )
     )
-    assert written_tables("SendFunctionRole") == {"MessagesTable", "IdempotencyTable", "ProfilesTable"}
+    # Send records the steps of messages it could not deliver, with PutItem only.
+    assert written_tables("SendFunctionRole") == {"MessagesTable", "IdempotencyTable", "ProfilesTable", "StepsTable"}
+    send_role = resources["SendFunctionRole"]["Properties"]
+    assert "StepsTable" not in set().union(
+        *(grants(send_role, action) for action in TABLE_WRITE_ACTIONS - {"dynamodb:PutItem"})
+    )
     assert written_tables("AdminFunctionRole") == {"ConfigTable"}
 
 

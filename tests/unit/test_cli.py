@@ -77,3 +77,21 @@ def test_vapid_keys_are_a_usable_pair() -> None:
 
 def test_vapid_keys_need_a_contact_url() -> None:
     assert run("vapid-keys", "--subject", "hello")[0] == 1
+
+
+def test_validate_refuses_a_template_that_would_not_render(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(SERVICES.read_text().replace("{{ trigger.name | default:", "{{ trigger.name | defualt:", 1))
+
+    status, output = run("validate", str(broken))
+
+    assert status == 1
+    assert "nodes.consult_form.content.title: unknown filter 'defualt'" in output
+
+
+def test_simulate_prints_each_message_as_the_visitor_reads_it() -> None:
+    status, output = run("simulate", str(SERVICES), str(EXAMPLE_EVENTS))
+
+    assert status == 0
+    assert "onsite_form: Nhận tư vấn miễn phí và ưu đãi riêng cho Váy nữ phong cách hè" in output
+    assert "{{" not in output

@@ -174,7 +174,7 @@ def test_the_table_shows_the_same_numbers(flow: FunnelReport) -> None:
     form = next(line for line in lines if line.startswith("* consult_form "))
     assert form.split()[2:6] == ["send", "3", "3", "0"]
     waiting = next(line for line in lines if line.startswith("* await_form_response "))
-    assert waiting.split()[2:10] == ["wait_for", "3", "0", "0", "0", "1", "0", "0"]
+    assert waiting.split()[2:11] == ["wait_for", "3", "0", "0", "0", "0", "1", "0", "0"]
     assert "happened 1, timed_out 1, waiting 3" in waiting
     drop = next(line for line in lines if line.startswith("await_form_response "))
     assert drop.split() == ["await_form_response", "pause_after_dismiss", "3", "1", "2", "66.7", "%"]
@@ -334,3 +334,23 @@ def test_the_report_follows_the_asked_version_else_the_newest_with_steps_else_th
 def test_an_empty_window_is_refused() -> None:
     with pytest.raises(ValueError, match="since must come before until"):
         journey_report(FakeReader([]), FakeCatalog(), SERVICES.id, since=START, until=START)
+
+
+def test_a_message_send_could_not_deliver_is_failed_not_sent() -> None:
+    # Given two visitors queued the same web push; send could not render the first one's
+    steps = [
+        step("web_push_reminder", "sent", "e1", channel="web_push"),
+        step("web_push_reminder", "failed", "e1", channel="web_push", detail="template error: unknown filter"),
+        step("web_push_reminder", "sent", "e2", channel="web_push"),
+        step("onsite_offer", "sent", "e3", channel="onsite_push"),
+        step("onsite_offer", "skipped", "e3", channel="onsite_push", detail="onsite messages declined"),
+    ]
+
+    report = funnel("services-consult", steps, SERVICES)
+
+    nodes = nodes_of(report)
+    assert (nodes["web_push_reminder"].sent, nodes["web_push_reminder"].failed) == (1, 1)
+    assert (nodes["onsite_offer"].sent, nodes["onsite_offer"].skipped) == (0, 1)
+    assert [(c.channel, c.sent) for c in report.channels] == [("web_push", 1)]
+    row = next(line for line in render_report(report).splitlines() if line.startswith("* web_push_reminder "))
+    assert row.split()[2:6] == ["send", "2", "1", "1"]  # visited, sent, failed

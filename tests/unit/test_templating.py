@@ -6,7 +6,7 @@ import pytest
 
 from footprint.models.messages import OutgoingMessage
 from footprint.models.profile import Profile
-from footprint.templating import ContentRenderer, TemplateError, template_variables
+from footprint.templating import ContentRenderer, TemplateError, content_problems, template_variables
 from tests.builders import T0
 
 
@@ -135,3 +135,48 @@ def test_message_identity_is_available() -> None:
         "channel": "email",
         "enrollment_id": "e1",
     }
+
+
+# -- `trigger` and content checks --------------------------------------------------------------------
+
+
+def test_trigger_properties_render_as_the_readme_says() -> None:
+    # Given the message evaluate queues for a visitor who read the summer dress
+    msg = message(
+        context={"trigger": DRESS, "occurrence": 1},
+        content={"title": "Bạn còn quan tâm {{ trigger.name }}?", "url": "{{ trigger.url }}"},
+    )
+
+    # When it is rendered
+    rendered = ContentRenderer().render(msg.content, template_variables(msg, profile()))
+
+    # Then the product of the trigger event is in the words and the link
+    assert rendered == {"title": "Bạn còn quan tâm Váy nữ phong cách hè?", "url": "https://shop.example/vay-he"}
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("{{ trigger.name | shout }}", "unknown filter 'shout'"),
+        ("{% if trigger.name %}open", "expected"),
+        ("{{ visitor.name }}", "unknown variable 'visitor'"),
+        ("{{ profile.nmae }}", "unknown variable profile.nmae"),
+        ("{{ message.node }}", "unknown variable message.node"),
+        ("{{ trigger.name | truncate: 'ten' }}", "truncate expected an integer"),
+    ],
+)
+def test_content_problems_name_the_field_and_the_mistake(source: str, expected: str) -> None:
+    problems = content_problems({"title": "ok {{ trigger.name }}", "fields": [{"label": source}]})
+
+    assert [problem.field for problem in problems] == ["fields[0].label"]
+    assert expected in problems[0].message, problems
+
+
+def test_content_problems_accept_free_properties_and_loop_variables() -> None:
+    content = {
+        "title": "{{ trigger.anything.deep | default: 'x' }} {{ profile.traits.city }} {{ context.occurrence }}",
+        "body": "{% for item in trigger.products %}{{ item.name }}{% endfor %}{% assign n = 2 %}{{ n }}",
+        "html": "<p>{{ product.name | escape }}</p>",
+    }
+
+    assert content_problems(content) == []

@@ -39,6 +39,7 @@ from footprint.adapters.channels.webhook import WebhookSender
 from footprint.adapters.channels.zalo_zns import ZaloZnsRelaySender
 from footprint.adapters.outbox import DynamoOutbox
 from footprint.adapters.profiles_store import DynamoProfileStore
+from footprint.adapters.steps import DynamoStepLog
 from footprint.clock import current_clock
 from footprint.models.messages import DeliveryRecord, MessageChannel
 from footprint.services.send import ChannelSender, DeliveryGuard, SendService
@@ -156,6 +157,7 @@ def send_service() -> SendService:
         clock=current_clock(),
         metrics=PowertoolsDeliveryMetrics(),
         guard=idempotency_guard(settings),
+        steps=DynamoStepLog(client, settings.steps_table, timedelta(days=settings.event_retention_days)),
     )
 
 

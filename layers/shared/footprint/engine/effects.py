@@ -23,6 +23,7 @@ StepOutcome = Literal[
     "sent",
     "held",  # a send inside quiet hours, held until they end
     "skipped",  # a send not made; `detail` says why (quiet_hours, frequency_cap, unreachable)
+    "failed",  # recorded by send: the message could not be delivered; `detail` says why (a template error...)
     "updated",  # profile changed
     "completed",  # reached an exit node, or a holdout's goal window ended
     "exited",  # exit criteria

@@ -298,6 +298,8 @@ class MessageContent(_Strict):
     # onsite_form
     fields: list[FormField] = Field(default_factory=list)
     submit_label: str | None = None
+    # the consent line shown under the form; submitting it grants consent to the form's channels
+    consent_text: str | None = None
     # zalo_zns: an approved template and its parameters
     template_id: str | None = None
     params: dict[str, str] = Field(default_factory=dict)

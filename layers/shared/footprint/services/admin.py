@@ -18,7 +18,8 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from footprint.engine import SimulationLimitError, TimelineEntry
-from footprint.models.journey import Journey, JourneyDefinitionError, load_journey_yaml, parse_duration
+from footprint.models.journey import Journey, JourneyDefinitionError, parse_duration
+from footprint.services.content import JourneyContentError, load_checked_journey
 from footprint.services.reports import FunnelReport, StepReader, journey_report
 from footprint.services.simulation import (
     DEFAULT_HORIZON,
@@ -259,7 +260,7 @@ def load_journey(yaml_text: str, *, location: str = "body") -> Journey:
     if not yaml_text.strip():
         raise InvalidJourneyError("invalid_journey", "the journey YAML is empty", [_problem(location, "empty")])
     try:
-        return load_journey_yaml(yaml_text, origin=location)
+        return load_checked_journey(yaml_text, origin=location)
     except JourneyDefinitionError as error:
         headline = str(error).splitlines()[0].rstrip(":")
         raise InvalidJourneyError("invalid_journey", headline, _definition_problems(error, location)) from error
@@ -279,6 +280,8 @@ def parse_simulation_request(body: str) -> SimulationRequest:
 
 
 def _definition_problems(error: JourneyDefinitionError, location: str) -> list[dict[str, str]]:
+    if isinstance(error, JourneyContentError):
+        return [_problem(f"{location}.{where}", message) for where, message in error.problems]
     cause = error.__cause__
     if not isinstance(cause, ValidationError):  # YAML syntax: the parser's message says where
         return [_problem(location, str(error))]

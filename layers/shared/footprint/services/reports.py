@@ -20,7 +20,10 @@ Journey totals:
 Per node, in the order the journey declares its nodes (nodes of other versions follow, by first step):
 
 - ``visited``: enrollments with a step at the node; at the trigger, those that entered;
-- ``sent``, ``skipped``, ``held``: enrollments with that outcome at the node (a send node);
+- ``sent``, ``skipped``, ``held``: enrollments with that outcome at the node (a send node); ``sent``
+  counts a message evaluate queued only if send did not then record it ``failed`` (a template that
+  did not render, an address the provider refused) or ``skipped`` (no address or consent by then);
+- ``failed``: enrollments whose message at the node send could not deliver;
 - ``converted``, ``exited``, ``completed``: enrollments that ended with that outcome while at the node;
 - ``outcomes``: every outcome recorded at the node, ``branches``: the way out a condition (yes, no)
   or a split (the branch's name) gave;
@@ -32,7 +35,8 @@ it would loop). For two consecutive nodes A → B of it, ``went_on`` = enrollmen
 ``dropped`` = visitors of A that never visited B (they left the journey, are still on their way, or
 took another way out of a node in between), ``drop_off_rate`` = dropped / visitors of A.
 
-Per channel: ``sent`` = enrollments sent at least one message on it, ``converted`` = those of them
+Per channel: ``sent`` = enrollments sent at least one message on it (failed and skipped ones left out),
+``converted`` = those of them
 that converted (a conversion ends the run, so it came after the message).
 """
 
@@ -53,6 +57,8 @@ from footprint.models.journey import ExitNode, Journey
 # Steps at the trigger that are not (yet) an entry.
 _NOT_A_VISIT = frozenset({"pending", "not_entered"})
 _ENDINGS = ("converted", "exited", "completed")
+# Outcomes send records for a message evaluate queued (a "sent" step) but that was not delivered.
+_UNDELIVERED = frozenset({"failed", "skipped"})
 
 
 class NodeFunnel(BaseModel):
@@ -64,6 +70,7 @@ class NodeFunnel(BaseModel):
     on_main_path: bool = False
     visited: int = 0
     sent: int = 0
+    failed: int = 0
     skipped: int = 0
     held: int = 0
     converted: int = 0
@@ -144,7 +151,11 @@ def funnel(
     nodes: dict[str, _NodeSteps] = {}
     by_outcome: dict[str, set[str]] = defaultdict(set)
     by_channel: dict[str, set[str]] = defaultdict(set)
+    # send records what became of a queued message: one it could not deliver was not sent.
+    undelivered = {(step.enrollment_id, step.node_id) for step in mine if step.outcome in _UNDELIVERED}
     for step in mine:
+        if step.outcome == "sent" and (step.enrollment_id, step.node_id) in undelivered:
+            continue
         node = nodes.setdefault(step.node_id, _NodeSteps(first_at=step.at))
         node.by_outcome[step.outcome].add(step.enrollment_id)
         if step.outcome == "branched" and step.detail:
@@ -217,6 +228,7 @@ def _node_row(
         on_main_path=on_main_path,
         visited=len(visitors),
         sent=outcomes.get("sent", 0),
+        failed=outcomes.get("failed", 0),
         skipped=outcomes.get("skipped", 0),
         held=outcomes.get("held", 0),
         converted=outcomes.get("converted", 0),
@@ -303,6 +315,7 @@ def render_report(report: FunnelReport) -> str:
         "type",
         "visited",
         "sent",
+        "failed",
         "skipped",
         "held",
         "converted",
@@ -320,6 +333,7 @@ def render_report(report: FunnelReport) -> str:
                 for value in (
                     node.visited,
                     node.sent,
+                    node.failed,
                     node.skipped,
                     node.held,
                     node.converted,
@@ -332,7 +346,7 @@ def render_report(report: FunnelReport) -> str:
         ]
         for node in report.nodes
     ]
-    lines += _table(header, rows, numeric=range(2, 10))
+    lines += _table(header, rows, numeric=range(2, 11))
     if report.main_path:
         lines += ["", "main path (*), drop-off = visited a node but not the next one:"]
         lines += _table(
@@ -381,7 +395,7 @@ def _headline(report: FunnelReport) -> str:
 
 
 def _other(node: NodeFunnel) -> str:
-    shown = {"sent", "skipped", "held", "branched", *_ENDINGS}
+    shown = {"sent", "failed", "skipped", "held", "branched", *_ENDINGS}
     parts = [f"{outcome} {count}" for outcome, count in node.outcomes.items() if outcome not in shown]
     parts += [f"{branch} {count}" for branch, count in node.branches.items()]
     return ", ".join(parts)

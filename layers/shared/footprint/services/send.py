@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from footprint.clock import Clock
+from footprint.engine import RecordStep, StepOutcome
 from footprint.models.messages import DeliveryRecord, DeliveryStatus, MessageChannel, OutgoingMessage
 from footprint.models.profile import Channel, Profile
 from footprint.templating import ContentRenderer, TemplateError, template_variables
@@ -60,6 +61,8 @@ UNREACHABLE_REASON: dict[Channel, str] = {
 }
 UNKNOWN_PROFILE = "unknown profile"
 NOT_CONFIGURED = "channel not configured"
+# Delivery results that evaluate's "sent" step does not already tell: recorded as steps by send.
+STEP_OUTCOMES: dict[str, StepOutcome] = {"failed": "failed", "skipped": "skipped"}
 OUTCOME_UNKNOWN = "outcome unknown: an earlier attempt stopped mid-delivery; not resent to avoid a duplicate"
 
 
@@ -119,6 +122,12 @@ class Outbox(Protocol):
         ...
 
 
+class SendSteps(Protocol):
+    def record(self, step: RecordStep) -> None:
+        """Store the step once (a conditional put keyed by ``step.key``)."""
+        ...
+
+
 class DeliveryMetrics(Protocol):
     def count(self, outcome: str, channel: MessageChannel) -> None:
         """One message reached ``outcome`` (a DeliveryStatus, "duplicate" or "retried")."""
@@ -155,7 +164,9 @@ class SendService:
         guard: DeliveryGuard | None = None,
         claim_stale_after: timedelta = DEFAULT_CLAIM_STALE_AFTER,
         pruner: SubscriptionPruner | None = None,
+        steps: SendSteps | None = None,
     ) -> None:
+        self.steps = steps
         self.profiles = profiles
         self.pruner = pruner
         self.outbox = outbox
@@ -257,7 +268,31 @@ class SendService:
         if not self.outbox.settle(record):
             logger.warning("outbox row of %s was settled by another attempt", message.idempotency_key)
         self.metrics.count(record.status, record.channel)
+        self._record_step(message, record)
         return record
+
+    def _record_step(self, message: OutgoingMessage, record: DeliveryRecord) -> None:
+        """A message that was not delivered is a journey step too: the funnel must not count it as sent."""
+        if self.steps is None or record.status not in STEP_OUTCOMES:
+            return
+        outcome = STEP_OUTCOMES[record.status]
+        step = RecordStep(
+            key=f"{message.idempotency_key}:{outcome}",
+            at=record.sent_at,
+            profile_id=message.profile_id,
+            journey_id=message.journey_id,
+            journey_version=message.journey_version,
+            enrollment_id=message.enrollment_id,
+            node_id=message.node_id,
+            outcome=outcome,
+            detail=record.detail or None,
+            channel=message.channel,
+            idempotency_key=message.idempotency_key,
+        )
+        try:
+            self.steps.record(step)
+        except Exception:  # the delivery is settled; a lost step only makes the report less exact
+            logger.exception("could not record the %s step of %s", outcome, message.idempotency_key)
 
 
 def _storable(rendered: dict[str, Any]) -> dict[str, Any]:

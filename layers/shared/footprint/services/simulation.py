@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict
 
 from footprint.engine import EventInput, ProfileView, SimulatedEvent, Simulator, TimelineEntry
 from footprint.models.journey import Journey, parse_duration
+from footprint.services.content import preview_message
 
 DEFAULT_START = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
 DEFAULT_HORIZON = timedelta(days=30)
@@ -97,7 +98,7 @@ def simulate_events(
 
     Raises ``footprint.engine.SimulationLimitError`` past ``max_inputs`` processed inputs.
     """
-    simulator = Simulator(journey)
+    simulator = Simulator(journey, describe_message=preview_message)
     for item in events:
         simulator.add_event(item.profile_id, item.event, item.profile)
     last = max((item.event.timestamp for item in events), default=None)

@@ -28,9 +28,16 @@ class Settings(BaseSettings):
     scheduler_dead_letter_arn: str = ""
     sender_email: str = "noreply@example.com"
     vapid_secret_name: str = ""
-    # SMS and Zalo ZNS go through a relay you run (credentials stay in Secrets Manager); empty = off.
+    # SMS goes through a relay you run (credentials stay in Secrets Manager); empty = off.
     sms_provider_url: str = ""
     sms_provider_secret_name: str = ""
+    # Zalo ZNS straight to Zalo: the app's secret {"app_id", "secret_key", "refresh_token"}; mode
+    # "development" for Zalo's free test sends. The URLs change only for tests and the local stack.
+    zalo_zns_secret_name: str = ""
+    zalo_zns_mode: str = ""
+    zalo_zns_api_url: str = "https://business.openapi.zalo.me/message/template"
+    zalo_oauth_url: str = "https://oauth.zaloapp.com/v4/oa/access_token"
+    # ...or through a relay of your own (used when no Zalo secret is set).
     zalo_zns_provider_url: str = ""
     zalo_zns_provider_secret_name: str = ""
     # How long sources and journeys are cached in a warm Lambda before being read again.

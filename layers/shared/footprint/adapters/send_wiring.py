@@ -9,7 +9,8 @@ Channels are configured as follows (a channel that is not configured records "sk
 - email: SENDER_EMAIL (a verified SES identity).
 - web_push: VAPID_SECRET_NAME (see footprint.adapters.channels.web_push).
 - sms: SMS_PROVIDER_URL, optional SMS_PROVIDER_SECRET_NAME (see channels.sms).
-- zalo_zns: ZALO_ZNS_PROVIDER_URL, optional ZALO_ZNS_PROVIDER_SECRET_NAME (see channels.zalo_zns).
+- zalo_zns: ZALO_ZNS_SECRET_NAME (straight to Zalo, optional ZALO_ZNS_MODE=development), else
+  ZALO_ZNS_PROVIDER_URL and optional ZALO_ZNS_PROVIDER_SECRET_NAME (a relay; see channels.zalo_zns).
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ from footprint.adapters.channels.secrets import SecretJson
 from footprint.adapters.channels.sms import SmsRelaySender, TokenSource, no_token
 from footprint.adapters.channels.web_push import CachedVapidKeys, WebPushSender
 from footprint.adapters.channels.webhook import WebhookSender
-from footprint.adapters.channels.zalo_zns import ZaloZnsRelaySender
+from footprint.adapters.channels.zalo_tokens import DynamoTokenStore, ZaloAccessTokens
+from footprint.adapters.channels.zalo_zns import ZaloZnsRelaySender, ZaloZnsSender
 from footprint.adapters.outbox import DynamoOutbox
 from footprint.adapters.profiles_store import DynamoProfileStore
 from footprint.adapters.steps import DynamoStepLog
@@ -126,7 +128,16 @@ def channels(settings: Settings) -> dict[MessageChannel, ChannelSender]:
         configured["web_push"] = WebPushSender(CachedVapidKeys(vapid_secret))
     if settings.sms_provider_url:
         configured["sms"] = SmsRelaySender(settings.sms_provider_url, _token(settings.sms_provider_secret_name))
-    if settings.zalo_zns_provider_url:
+    if settings.zalo_zns_secret_name:
+        tokens = ZaloAccessTokens(
+            DynamoTokenStore(dynamodb(), settings.config_table),
+            SecretJson(secrets(), settings.zalo_zns_secret_name),
+            current_clock(),
+            oauth_url=settings.zalo_oauth_url,
+        )
+        development = settings.zalo_zns_mode == "development"
+        configured["zalo_zns"] = ZaloZnsSender(tokens, url=settings.zalo_zns_api_url, development=development)
+    elif settings.zalo_zns_provider_url:
         zns_token = _token(settings.zalo_zns_provider_secret_name)
         configured["zalo_zns"] = ZaloZnsRelaySender(settings.zalo_zns_provider_url, zns_token)
     return configured

@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -50,18 +51,38 @@ def post_json(
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
 ) -> HttpReply:
     """POST ``payload`` as UTF-8 JSON; network failures raise RetryableDeliveryError."""
+    body = json.dumps(payload, ensure_ascii=False, default=str).encode("utf-8")
+    return post(url, body, "application/json; charset=utf-8", headers=headers, timeout=timeout)
+
+
+def post_form(
+    url: str,
+    fields: Mapping[str, str],
+    *,
+    headers: Mapping[str, str] | None = None,
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
+) -> HttpReply:
+    """POST ``fields`` as an HTML form (OAuth token endpoints); network failures are retryable."""
+    body = urllib.parse.urlencode(fields).encode("ascii")
+    return post(url, body, "application/x-www-form-urlencoded", headers=headers, timeout=timeout)
+
+
+def post(
+    url: str,
+    body: bytes,
+    content_type: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
+) -> HttpReply:
     parts = urlsplit(url)
     if parts.scheme.lower() not in ALLOWED_SCHEMES or not parts.hostname:
         raise InvalidEndpointError(f"not an http(s) URL: {url[:200]!r}")
     request = urllib.request.Request(  # noqa: S310 - the scheme is checked above
         url,
-        data=json.dumps(payload, ensure_ascii=False, default=str).encode("utf-8"),
+        data=body,
         method="POST",
-        headers={
-            "Content-Type": "application/json; charset=utf-8",
-            "User-Agent": "footprint-send",
-            **(headers or {}),
-        },
+        headers={"Content-Type": content_type, "User-Agent": "footprint-send", **(headers or {})},
     )
     opener = urllib.request.build_opener(_RefuseRedirects)
     try:

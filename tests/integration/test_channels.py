@@ -372,56 +372,35 @@ def record(key: str, status: Any = "sent", channel: MessageChannel = "email") ->
     )
 
 
-def test_a_message_can_be_claimed_once(outbox: DynamoOutbox) -> None:
-    first = outbox.claim(message("email", "k"), T0)
-    second = outbox.claim(message("email", "k"), T0 + timedelta(seconds=1))
-
-    assert (first.acquired, first.claimed_at) == (True, T0)
-    assert (second.acquired, second.settled, second.claimed_at) == (False, None, T0)
+# The protocol itself (claim, take over, mark calling, settle, release) is in test_outbox_contract.py.
 
 
-def test_a_settled_row_is_returned_to_later_claims(outbox: DynamoOutbox) -> None:
-    outbox.claim(message("email", "k"), T0)
+def test_a_settled_row_keeps_the_message_s_fields_and_expires(outbox: DynamoOutbox) -> None:
+    outbox.claim(message("email", "k"), "a-1", T0)
 
-    assert outbox.settle(record("k")) is True
-    again = outbox.claim(message("email", "k"), T0)
+    assert outbox.settle(record("k"), "a-1") is True
 
-    assert (again.acquired, again.settled) == (False, record("k"))
     assert outbox.get("k") == record("k")
     key = {"pk": {"S": "message#k"}, "sk": {"S": "message"}}
     item = outbox.client.get_item(TableName=outbox.table_name, Key=key)["Item"]
-    names = ("profile_id", "journey_id", "node_id", "channel", "status")
+    names = ("profile_id", "journey_id", "node_id", "channel", "status", "attempt_id")
     assert {name: item[name]["S"] for name in names} == {
         "profile_id": "p-1",
         "journey_id": "cart-abandoned",
         "node_id": "n-1",
         "channel": "email",
         "status": "sent",
+        "attempt_id": "a-1",
     }
     assert int(item["expires_at"]["N"]) == int((T0 + timedelta(days=400)).timestamp())
     assert "onsite_pending" not in item
 
 
-def test_settle_needs_an_open_claim(outbox: DynamoOutbox) -> None:
-    assert outbox.settle(record("never-claimed")) is False
-    outbox.claim(message("email", "k"), T0)
-    outbox.settle(record("k"))
+def test_an_open_claim_is_not_a_record(outbox: DynamoOutbox) -> None:
+    outbox.claim(message("email", "k"), "a-1", T0)
+    outbox.mark_calling("k", "a-1", T0)
 
-    assert outbox.settle(record("k", status="failed")) is False
-    assert outbox.get("k") == record("k")
-
-
-def test_a_released_claim_can_be_claimed_again_but_a_settled_row_is_never_released(
-    outbox: DynamoOutbox,
-) -> None:
-    outbox.claim(message("email", "k"), T0)
-    outbox.release("k")
-    assert outbox.claim(message("email", "k"), T0).acquired is True
-
-    outbox.settle(record("k"))
-    outbox.release("k")
-
-    assert outbox.claim(message("email", "k"), T0).settled == record("k")
+    assert outbox.get("k") is None
 
 
 def test_queued_onsite_rows_are_the_profile_s_inbox_until_shown(outbox: DynamoOutbox) -> None:
@@ -431,8 +410,8 @@ def test_queued_onsite_rows_are_the_profile_s_inbox_until_shown(outbox: DynamoOu
         ("c", "onsite_push", "queued_onsite"),
     ]
     for key, channel, status in rows:
-        outbox.claim(message(channel, key), T0)
-        outbox.settle(record(key, status, channel))
+        outbox.claim(message(channel, key), "a-1", T0)
+        outbox.settle(record(key, status, channel), "a-1")
 
     assert [r.idempotency_key for r in outbox.pending_onsite("p-1")] == ["a", "c"]
     assert outbox.pending_onsite("p-other") == []

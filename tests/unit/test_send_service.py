@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -23,35 +23,9 @@ from footprint.services.send import (
     SendService,
 )
 from tests.builders import T0
+from tests.fakes import InMemoryOutbox, OutboxRow
 
 # ------------------------------------------------------------------ fakes
-
-
-class InMemoryOutbox:
-    """Same rules as DynamoOutbox (tests/integration/test_channels.py checks the real one)."""
-
-    def __init__(self) -> None:
-        self.claims: dict[str, datetime] = {}
-        self.records: dict[str, DeliveryRecord] = {}
-
-    def claim(self, message: OutgoingMessage, at: datetime) -> Claim:
-        key = message.idempotency_key
-        if key in self.records:
-            return Claim(acquired=False, settled=self.records[key])
-        if key in self.claims:
-            return Claim(acquired=False, claimed_at=self.claims[key])
-        self.claims[key] = at
-        return Claim(acquired=True, claimed_at=at)
-
-    def settle(self, record: DeliveryRecord) -> bool:
-        if record.idempotency_key not in self.claims:
-            return False
-        del self.claims[record.idempotency_key]
-        self.records[record.idempotency_key] = record
-        return True
-
-    def release(self, idempotency_key: str) -> None:
-        self.claims.pop(idempotency_key, None)
 
 
 class FakeProfiles:
@@ -270,8 +244,7 @@ def test_a_retryable_failure_releases_the_claim_and_raises_then_the_retry_sends_
 
     with pytest.raises(RetryableDeliveryError):
         world.service.deliver(outgoing())
-    assert world.outbox.claims == {}
-    assert world.outbox.records == {}
+    assert world.outbox.rows == {}
 
     record = world.service.deliver(outgoing())
 
@@ -287,7 +260,7 @@ def test_a_failing_profile_read_releases_the_claim_and_raises() -> None:
     with pytest.raises(ConnectionError):
         world.service.deliver(outgoing())
 
-    assert world.outbox.claims == {}
+    assert world.outbox.rows == {}
     world.profiles.fail_with = None
     assert world.service.deliver(outgoing()).status == "sent"
 
@@ -317,24 +290,47 @@ def test_a_skipped_message_stays_skipped_when_the_profile_appears_later() -> Non
 
 def test_an_open_claim_of_a_running_attempt_is_retried_later_without_sending() -> None:
     world = World()
-    world.outbox.claims["k-1"] = T0 - timedelta(seconds=10)
+    world.outbox.rows["k-1"] = OutboxRow("claimed", "other", T0 - timedelta(seconds=10))
 
     with pytest.raises(RetryableDeliveryError):
         world.service.deliver(outgoing())
 
     assert world.channel.sent == []
-    assert world.outbox.claims == {"k-1": T0 - timedelta(seconds=10)}
+    assert world.outbox.rows == {"k-1": OutboxRow("claimed", "other", T0 - timedelta(seconds=10))}
 
 
-def test_an_open_claim_left_by_a_stopped_attempt_is_failed_not_resent() -> None:
+def test_a_stale_claim_that_never_reached_the_provider_is_taken_over_and_sent() -> None:
+    # Regression: this used to be recorded "failed: outcome unknown" and never sent.
     world = World()
-    world.outbox.claims["k-1"] = T0 - timedelta(minutes=5)
+    world.outbox.rows["k-1"] = OutboxRow("claimed", "stopped", T0 - timedelta(minutes=5))
+
+    record = world.service.deliver(outgoing())
+
+    assert (record.status, len(world.channel.sent)) == ("sent", 1)
+    assert world.outbox.records == {"k-1": record}
+
+
+def test_a_stale_claim_that_was_calling_the_provider_is_recorded_unknown_not_resent() -> None:
+    world = World()
+    world.outbox.rows["k-1"] = OutboxRow("calling_provider", "stopped", T0 - timedelta(minutes=5))
 
     record = world.service.deliver(outgoing())
 
     assert (record.status, record.detail) == ("failed", OUTCOME_UNKNOWN)
     assert world.channel.sent == []
-    assert world.outbox.records["k-1"] == record
+    assert world.outbox.rows["k-1"] == OutboxRow("failed", "stopped", T0 - timedelta(minutes=5), record)
+    assert world.service.deliver(outgoing()) == record
+
+
+def test_a_stale_onsite_claim_is_always_redone() -> None:
+    world = World()
+    world.channel.outcomes = [DeliveryResult("queued_onsite", "waiting")]
+    world.outbox.rows["k-1"] = OutboxRow("calling_provider", "stopped", T0 - timedelta(minutes=5))
+
+    record = world.service.deliver(outgoing("onsite_form"))
+
+    assert record.status == "queued_onsite"
+    assert world.outbox.records == {"k-1": record}
 
 
 def test_an_unexpected_channel_error_is_recorded_and_never_resent() -> None:
@@ -409,3 +405,297 @@ def test_a_delivered_push_forgets_nothing() -> None:
     world.service.pruner = pruner
     world.service.deliver(outgoing("web_push"))
     assert pruner.forgotten == []
+
+
+# ------------------------------------------------------------------ crashes at every step
+
+
+class Crash(BaseException):
+    """The process stops here (Lambda timeout, out of memory): no except or finally of ours runs."""
+
+
+class Hiccup(Exception):
+    """An error raised at that point (a DynamoDB error, a bug): the attempt's cleanup runs."""
+
+
+Result = TypeVar("Result")
+
+
+class FaultyOutbox:
+    """An InMemoryOutbox that runs ``hook`` once, at ``point`` ("after:claim", "before:settle",
+    ...), and records the order of operations. A hook that raises is a fault at that point."""
+
+    def __init__(self, inner: InMemoryOutbox, point: str = "", hook: Callable[[], object] | None = None) -> None:
+        self.inner = inner
+        self.point = point
+        self.hook = hook
+        self.calls: list[str] = []
+
+    def _at(self, when: str, operation: str) -> None:
+        if self.hook is not None and self.point == f"{when}:{operation}":
+            hook, self.hook = self.hook, None
+            hook()
+
+    def _run(self, operation: str, call: Callable[[], Result]) -> Result:
+        self.calls.append(operation)
+        self._at("before", operation)
+        result = call()
+        self._at("after", operation)
+        return result
+
+    def claim(self, message: OutgoingMessage, attempt_id: str, at: datetime) -> Claim:
+        return self._run("claim", lambda: self.inner.claim(message, attempt_id, at))
+
+    def take_over(self, message: OutgoingMessage, stale: Claim, attempt_id: str, at: datetime) -> Claim:
+        return self._run("take_over", lambda: self.inner.take_over(message, stale, attempt_id, at))
+
+    def mark_calling(self, idempotency_key: str, attempt_id: str, at: datetime) -> bool:
+        return self._run("mark_calling", lambda: self.inner.mark_calling(idempotency_key, attempt_id, at))
+
+    def settle(self, record: DeliveryRecord, attempt_id: str) -> bool:
+        return self._run("settle", lambda: self.inner.settle(record, attempt_id))
+
+    def release(self, idempotency_key: str, attempt_id: str) -> None:
+        self._run("release", lambda: self.inner.release(idempotency_key, attempt_id))
+
+
+def raising(fault: BaseException) -> Callable[[], None]:
+    def hook() -> None:
+        raise fault
+
+    return hook
+
+
+class AcceptThenCrash(RecordingChannel):
+    """The provider accepts the message (it is out), then the process stops before anything else."""
+
+    def __init__(self, fault: BaseException, result: DeliveryResult) -> None:
+        super().__init__(result)
+        self.fault: BaseException | None = fault
+
+    def send(self, message: OutgoingMessage, profile: Profile, rendered: Mapping[str, Any]) -> DeliveryResult:
+        result = super().send(message, profile, rendered)
+        if self.fault is not None:
+            fault, self.fault = self.fault, None
+            raise fault
+        return result
+
+
+class FaultWorld:
+    """A SendService over a FaultyOutbox and one channel, retried the way SQS retries it."""
+
+    def __init__(self, channel: MessageChannel, point: str = "", hook: Callable[[], object] | None = None) -> None:
+        self.clock = ManualClock(T0)
+        self.store = InMemoryOutbox()
+        self.outbox = FaultyOutbox(self.store, point, hook)
+        result = DeliveryResult("queued_onsite" if channel in ("onsite_form", "onsite_push") else "sent", "ok")
+        self.channel: RecordingChannel = RecordingChannel(result)
+        self.message = outgoing(channel)
+        self.attempts = 0
+        self.service = self._service()
+
+    def _service(self) -> SendService:
+        def attempt_id() -> str:
+            self.attempts += 1
+            return f"attempt-{self.attempts}"
+
+        return SendService(
+            profiles=FakeProfiles(HOA),
+            outbox=self.outbox,
+            channels={self.message.channel: self.channel},
+            clock=self.clock,
+            new_attempt_id=attempt_id,
+        )
+
+    def use_channel(self, channel: RecordingChannel) -> None:
+        self.channel = channel
+        self.service = self._service()
+
+    def deliver_until_settled(self, *, retries: int = 5) -> DeliveryRecord:
+        """Deliver; after any failure or crash, come back when SQS would (visibility timeout, 180 s)."""
+        for _ in range(retries):
+            try:
+                return self.service.deliver(self.message)
+            except (Exception, Crash):
+                self.clock.advance(timedelta(seconds=180))
+        raise AssertionError("never settled")
+
+
+EXTERNAL_CRASHES = [
+    # point, fault, provider calls, final status, final detail
+    pytest.param("after:claim", Crash(), 1, "sent", "ok", id="crash after the claim put: taken over, sent"),
+    pytest.param("after:claim", Hiccup(), 1, "sent", "ok", id="error after the claim put: released, sent"),
+    pytest.param("before:mark_calling", Crash(), 1, "sent", "ok", id="crash before the mark: taken over, sent"),
+    pytest.param("after:mark_calling", Hiccup(), 1, "sent", "ok", id="error after the mark: released, sent"),
+    pytest.param(
+        "after:mark_calling", Crash(), 0, "failed", OUTCOME_UNKNOWN, id="crash after the mark: unknown, not resent"
+    ),
+    pytest.param("before:settle", Crash(), 1, "failed", OUTCOME_UNKNOWN, id="crash before settle: unknown, not resent"),
+    pytest.param("before:settle", Hiccup(), 1, "failed", OUTCOME_UNKNOWN, id="settle fails: unknown, not resent"),
+    pytest.param("after:settle", Crash(), 1, "sent", "ok", id="crash after settle: the retry is a duplicate"),
+]
+
+
+@pytest.mark.parametrize(("point", "fault", "calls", "status", "detail"), EXTERNAL_CRASHES)
+@pytest.mark.parametrize("channel", ["email", "web_push", "sms", "webhook"])
+def test_a_crash_at_any_step_never_sends_twice_and_loses_nothing_the_provider_did_not_get(
+    channel: MessageChannel, point: str, fault: BaseException, calls: int, status: str, detail: str
+) -> None:
+    world = FaultWorld(channel, point, raising(fault))
+
+    record = world.deliver_until_settled()
+
+    assert len(world.channel.sent) == calls
+    assert (record.status, record.detail) == (status, detail)
+    assert world.store.records == {"k-1": record}
+    assert world.service.deliver(world.message) == record
+    assert len(world.channel.sent) == calls
+
+
+@pytest.mark.parametrize(
+    ("fault", "detail"),
+    [(Crash(), OUTCOME_UNKNOWN), (Hiccup("boom"), "unexpected error: Hiccup: boom")],
+    ids=["crash", "error"],
+)
+def test_provider_accepted_then_the_attempt_stopped_is_recorded_failed_and_never_resent(
+    fault: BaseException, detail: str
+) -> None:
+    # The one window where the record can be wrong (the message did go out): between the
+    # provider's answer and the settle write. It is never a duplicate.
+    world = FaultWorld("email")
+    world.use_channel(AcceptThenCrash(fault, DeliveryResult("sent", "ok")))
+
+    record = world.deliver_until_settled()
+
+    assert (record.status, record.detail) == ("failed", detail)
+    assert len(world.channel.sent) == 1
+
+
+ONSITE_POINTS = ["after:claim", "before:settle", "after:settle", "provider"]
+
+
+@pytest.mark.parametrize("fault", [Crash(), Hiccup()], ids=["crash", "error"])
+@pytest.mark.parametrize("point", ONSITE_POINTS)
+@pytest.mark.parametrize("channel", ["onsite_form", "onsite_push"])
+def test_an_onsite_message_reaches_the_inbox_exactly_once_whatever_stops_an_attempt(
+    channel: MessageChannel, point: str, fault: BaseException
+) -> None:
+    world = FaultWorld(channel, point, raising(fault))
+    if point == "provider":
+        world.use_channel(AcceptThenCrash(fault, DeliveryResult("queued_onsite", "ok")))
+
+    record = world.deliver_until_settled()
+
+    assert record.status == "queued_onsite"
+    assert world.store.records == {"k-1": record}
+    assert "mark_calling" not in world.outbox.calls
+
+
+def test_a_crash_after_the_claim_is_taken_over_once_the_claim_is_stale_not_before() -> None:
+    world = FaultWorld("email", "after:claim", raising(Crash()))
+    with pytest.raises(Crash):
+        world.service.deliver(world.message)
+
+    world.clock.advance(timedelta(seconds=119))
+    with pytest.raises(RetryableDeliveryError):
+        world.service.deliver(world.message)
+    assert world.channel.sent == []
+
+    world.clock.advance(timedelta(seconds=2))
+    assert world.service.deliver(world.message).status == "sent"
+    assert len(world.channel.sent) == 1
+
+
+def test_an_error_right_after_the_claim_put_releases_it_so_the_retry_need_not_wait() -> None:
+    # e.g. botocore gave up on a put whose write did land
+    world = FaultWorld("email", "after:claim", raising(Hiccup()))
+    with pytest.raises(Hiccup):
+        world.service.deliver(world.message)
+
+    assert world.store.rows == {}
+    assert world.service.deliver(world.message).status == "sent"
+
+
+def test_a_claim_put_sent_twice_by_botocore_is_recognised_as_its_own() -> None:
+    # The first put landed, its response was lost, botocore sent it again and got "condition failed".
+    world = FaultWorld("email")
+    store = world.store
+    world.outbox.hook = lambda: store.claim(world.message, "attempt-1", T0)
+    world.outbox.point = "before:claim"
+
+    record = world.service.deliver(world.message)
+
+    assert (record.status, len(world.channel.sent)) == ("sent", 1)
+
+
+def test_the_provider_call_is_announced_after_everything_that_can_fail_without_sending() -> None:
+    sent = FaultWorld("email")
+    sent.service.deliver(sent.message)
+    broken = FaultWorld("email")
+    broken.message = outgoing(content={"subject": "{% if %}", "body": "x"})
+    failed = broken.service.deliver(broken.message)
+    onsite = FaultWorld("onsite_push")
+    onsite.service.deliver(onsite.message)
+
+    assert sent.outbox.calls == ["claim", "mark_calling", "settle"]
+    # A template error is recorded "failed" and never reaches the provider, nor the mark.
+    assert (failed.status, failed.detail.startswith("template error:")) == ("failed", True)
+    assert broken.outbox.calls == ["claim", "settle"]
+    assert broken.channel.sent == []
+    assert onsite.outbox.calls == ["claim", "settle"]
+
+
+# ------------------------------------------------------------------ concurrent attempts
+
+
+def test_a_second_attempt_while_the_first_calls_the_provider_waits_then_finds_the_result() -> None:
+    world = FaultWorld("email")
+    seen: list[BaseException] = []
+
+    class Reentrant(RecordingChannel):
+        def send(self, message: OutgoingMessage, profile: Profile, rendered: Mapping[str, Any]) -> DeliveryResult:
+            if not self.sent:
+                try:
+                    world.service.deliver(message)
+                except RetryableDeliveryError as error:
+                    seen.append(error)
+            return super().send(message, profile, rendered)
+
+    world.use_channel(Reentrant(DeliveryResult("sent", "ok")))
+
+    first = world.service.deliver(world.message)
+    second = world.service.deliver(world.message)
+
+    assert len(seen) == 1
+    assert second == first
+    assert len(world.channel.sent) == 1
+
+
+def test_an_attempt_stalled_past_its_claim_cannot_send_after_another_took_it_over() -> None:
+    world = FaultWorld("email")
+
+    def meanwhile() -> None:
+        world.clock.advance(timedelta(minutes=3))
+        assert world.service.deliver(world.message).status == "sent"
+
+    world.outbox.point, world.outbox.hook = "after:claim", meanwhile
+
+    with pytest.raises(RetryableDeliveryError, match="taken over"):
+        world.service.deliver(world.message)
+
+    assert len(world.channel.sent) == 1
+    assert world.store.records["k-1"].status == "sent"
+
+
+def test_two_attempts_taking_over_one_stale_claim_send_once() -> None:
+    world = FaultWorld("email", "after:claim", raising(Crash()))
+    with pytest.raises(Crash):
+        world.service.deliver(world.message)
+    world.clock.advance(timedelta(minutes=3))
+    world.outbox.point = "before:take_over"
+    world.outbox.hook = lambda: world.service.deliver(world.message)
+
+    record = world.service.deliver(world.message)
+
+    assert record.status == "sent"
+    assert len(world.channel.sent) == 1

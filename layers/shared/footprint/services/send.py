@@ -5,25 +5,50 @@ Exactly once, out of an at-least-once queue, takes two guards:
 1. Powertools idempotency around :meth:`SendService.deliver` (wired in ``adapters/send_wiring``): a
    redelivered SQS message, or a second message with the same idempotency key, gets the stored
    result of the first; while the first is still running, the second fails its record and SQS
-   retries it later.
-2. The outbox row (MessagesTable), claimed with a conditional put *before* the channel is called:
-   whatever slips past the first guard (its record expired after 7 days, a re-run journey step, a
-   Lambda that timed out mid-send) finds the row and delivers nothing.
+   retries it later. An attempt that crashed leaves its record "in progress" until its Lambda
+   time is up (the handler registers the Lambda context), then the retry goes through.
+2. The outbox row (MessagesTable), one per idempotency key, claimed *before* the channel is
+   called. It is the guard that holds on its own (the Powertools record expired after 7 days, a
+   re-run journey step, a crashed attempt), and it knows how far a stopped attempt got.
 
-A failure that may pass on retry (network, 5xx, throttling) releases the claim and raises, so SQS
-retries the message; a permanent one (bad address, subscription gone, 4xx) is recorded as
-"failed" with its reason. If an attempt died between claim and result, nobody can tell whether the
-provider got the message; it is recorded as "failed" rather than risk sending it twice.
+The Outbox protocol (``DynamoOutbox``; ``tests/fakes.InMemoryOutbox`` follows the same rules). Each
+attempt draws a fresh ``attempt_id``; an open row names the attempt that holds it, and every write
+after the claim is conditional on that id. A stopped attempt that wakes up can therefore no longer
+act on a row another attempt took over, and a write whose response was lost (botocore sends it
+again) recognises its own row::
+
+    (no row) --claim--> claimed --mark_calling--> calling_provider --settle--> settled
+                        claimed --settle (skipped; failed before any call)---> settled
+    claimed | calling_provider --release--> (no row)      the provider was not reached, or said "retry"
+    claimed, stale                --take_over--> claimed   (another attempt id, a new claimed_at)
+    calling_provider, stale       --settle "failed", OUTCOME_UNKNOWN--> settled   (leaves the system)
+    calling_provider, stale       --take_over--> claimed                          (onsite channels)
+
+- ``claimed``: an attempt holds the row and has not called the provider. Found older than
+  ``claim_stale_after`` (longer than SendFunction can run), its attempt has stopped: it is taken
+  over and the message delivered. Nothing is lost, nothing can be doubled.
+- ``calling_provider``: written just before the provider call, after everything that can fail
+  without sending (profile, consent, rendering). Found stale, the provider may have the message:
+  it is recorded "failed" with OUTCOME_UNKNOWN, never resent. Onsite channels (INBOX_CHANNELS)
+  never write it: their delivery is the settled row itself, so they can always be redone.
+- settled: ``status`` is a DeliveryStatus ("sent", "queued_onsite", "skipped", "failed"); final.
+
+A failure that may pass on retry (network, 5xx, throttling, or any error before the provider
+call) releases the claim and raises, so SQS retries the message; a permanent one (bad address,
+subscription gone, 4xx, a template error) is recorded as "failed" with its reason. A crash runs
+no cleanup at all, so the stale-claim rules above are what handle it; docs/architecture.md gives
+the resulting guarantee per step and per channel.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from footprint.clock import Clock
 from footprint.engine import RecordStep, StepOutcome
@@ -38,8 +63,12 @@ MAX_MERGE_REDIRECTS = 3
 # Rendered content is kept in the outbox row (the onsite inbox reads it there) and in the idempotency
 # record; both are DynamoDB items (at most 400 KB), so oversized content is recorded by its size only.
 MAX_RENDERED_BYTES = 64 * 1024
-# A claim older than this cannot belong to a running attempt (SendFunction's timeout is 30 s).
+# A claim older than this cannot belong to a running attempt (SendFunction's timeout is 30 s), and
+# SendQueue's visibility timeout (180 s) is longer, so the first redelivery finds it stale.
 DEFAULT_CLAIM_STALE_AFTER = timedelta(minutes=2)
+# Channels whose delivery is the outbox row itself (the visitor's inbox): nothing leaves the system,
+# so an attempt that stopped anywhere can be redone without a duplicate.
+INBOX_CHANNELS: frozenset[MessageChannel] = frozenset({"onsite_form", "onsite_push"})
 
 # Which address and consent of the profile a message channel needs (Profile.reachable_on).
 PROFILE_CHANNEL: dict[MessageChannel, Channel] = {
@@ -63,7 +92,9 @@ UNKNOWN_PROFILE = "unknown profile"
 NOT_CONFIGURED = "channel not configured"
 # Delivery results that evaluate's "sent" step does not already tell: recorded as steps by send.
 STEP_OUTCOMES: dict[str, StepOutcome] = {"failed": "failed", "skipped": "skipped"}
-OUTCOME_UNKNOWN = "outcome unknown: an earlier attempt stopped mid-delivery; not resent to avoid a duplicate"
+OUTCOME_UNKNOWN = (
+    "outcome unknown: an earlier attempt stopped while calling the provider; not resent to avoid a duplicate"
+)
 
 
 class RetryableDeliveryError(Exception):
@@ -97,28 +128,57 @@ class SubscriptionPruner(Protocol):
         ...
 
 
+# The states of an open outbox row (see the module docstring); a settled row has a DeliveryStatus.
+ClaimState = Literal["claimed", "calling_provider"]
+CLAIMED: ClaimState = "claimed"
+CALLING_PROVIDER: ClaimState = "calling_provider"
+
+
 @dataclass(frozen=True)
 class Claim:
-    """The outcome of trying to claim a message's outbox row."""
+    """What a message's outbox row holds, as seen by one attempt's claim or take-over."""
 
+    # The row is an open claim of the asking attempt (in state "claimed").
     acquired: bool
-    # When not acquired: the result an earlier attempt recorded, or None while that attempt's
-    # claim is still open (it is running, or it died mid-delivery).
+    # The row is settled: the result an earlier attempt recorded.
     settled: DeliveryRecord | None = None
+    # The open claim: which attempt holds it, how far it got and since when. All None when the row
+    # is settled, or was gone when we looked (released in between: SQS retries the message).
+    attempt_id: str | None = None
+    state: ClaimState | None = None
     claimed_at: datetime | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.state is not None
 
 
 class Outbox(Protocol):
-    def claim(self, message: OutgoingMessage, at: datetime) -> Claim:
-        """Create the message's row in state "sending" unless a row exists (conditional put)."""
+    """MessagesTable's outbox rows; every write is one conditional write (see the module docstring)."""
+
+    def claim(self, message: OutgoingMessage, attempt_id: str, at: datetime) -> Claim:
+        """Create the row in state "claimed" for ``attempt_id`` unless a row exists. Acquired also
+        when the row already is ``attempt_id``'s claim (a retried put whose first try landed)."""
         ...
 
-    def settle(self, record: DeliveryRecord) -> bool:
-        """Write the result over our open claim; False if the claim was no longer open."""
+    def take_over(self, message: OutgoingMessage, stale: Claim, attempt_id: str, at: datetime) -> Claim:
+        """Make ``stale`` (an open claim of a stopped attempt) ``attempt_id``'s claim, state
+        "claimed", claimed at ``at``; only if the row is still exactly ``stale``. Otherwise the
+        row as it is now (acquired if it already is ``attempt_id``'s claim)."""
         ...
 
-    def release(self, idempotency_key: str) -> None:
-        """Delete our open claim, so a retry can claim again."""
+    def mark_calling(self, idempotency_key: str, attempt_id: str, at: datetime) -> bool:
+        """Move ``attempt_id``'s claim to "calling_provider"; False if the row is not its claim any
+        more (taken over). True also when it already is (a retried write whose first try landed)."""
+        ...
+
+    def settle(self, record: DeliveryRecord, attempt_id: str) -> bool:
+        """Write the result over ``attempt_id``'s open claim; False if the row is not its open claim.
+        True also when the row already is ``attempt_id``'s settled result (a retried write)."""
+        ...
+
+    def release(self, idempotency_key: str, attempt_id: str) -> None:
+        """Delete ``attempt_id``'s open claim, so a retry can claim again; no-op for any other row."""
         ...
 
 
@@ -165,6 +225,7 @@ class SendService:
         claim_stale_after: timedelta = DEFAULT_CLAIM_STALE_AFTER,
         pruner: SubscriptionPruner | None = None,
         steps: SendSteps | None = None,
+        new_attempt_id: Callable[[], str] | None = None,
     ) -> None:
         self.steps = steps
         self.profiles = profiles
@@ -175,6 +236,7 @@ class SendService:
         self.renderer = renderer or ContentRenderer()
         self.metrics = metrics or NoMetrics()
         self.claim_stale_after = claim_stale_after
+        self.new_attempt_id = new_attempt_id or (lambda: uuid.uuid4().hex)
         # The guard needs the payload as a keyword argument (Powertools' data_keyword_argument).
         self._guarded_deliver: DeliverFunction = guard(self._deliver_once) if guard else self._deliver_once
 
@@ -183,25 +245,94 @@ class SendService:
         return self._guarded_deliver(message=message)
 
     def _deliver_once(self, message: OutgoingMessage) -> DeliveryRecord:
-        claim = self.outbox.claim(message, self.clock.now())
+        attempt = self.new_attempt_id()
+        claim = self._claim(message, attempt)
+        if claim.settled is not None:
+            return self._duplicate(message, claim.settled)
         if not claim.acquired:
-            return self._already_claimed(message, claim)
+            claim = self._take_over_stale(message, claim, attempt)
+            if claim.settled is not None:
+                return claim.settled
+        return self._deliver_claimed(message, attempt)
+
+    def _duplicate(self, message: OutgoingMessage, settled: DeliveryRecord) -> DeliveryRecord:
+        self.metrics.count("duplicate", message.channel)
+        # Again (stored once, by its key): the attempt that settled may have stopped before its step.
+        self._record_step(message, settled)
+        return settled
+
+    def _claim(self, message: OutgoingMessage, attempt: str) -> Claim:
+        try:
+            return self.outbox.claim(message, attempt, self.clock.now())
+        except Exception:
+            # The put may have landed unheard: drop it, so the retry need not wait for it to go stale.
+            self._release_quietly(message.idempotency_key, attempt)
+            raise
+
+    def _take_over_stale(self, message: OutgoingMessage, claim: Claim, attempt: str) -> Claim:
+        """Acquire an open claim left by a stopped attempt, or settle it as OUTCOME_UNKNOWN; raise
+        RetryableDeliveryError while its attempt may still be running."""
+        key = message.idempotency_key
+        claimed_at = claim.claimed_at or self.clock.now()
+        if not claim.is_open or self.clock.now() - claimed_at < self.claim_stale_after:
+            # Another attempt holds the claim and may still be running (or just released it).
+            raise RetryableDeliveryError(f"{key} is being delivered by another attempt")
+        stopped = claim.attempt_id or ""
+        if claim.state == CALLING_PROVIDER and message.channel not in INBOX_CHANNELS:
+            logger.warning("attempt %s stopped while calling the provider for %s", stopped, key)
+            record = self._record(message, DeliveryResult("failed", OUTCOME_UNKNOWN), {})
+            if not self.outbox.settle(record, stopped):
+                raise RetryableDeliveryError(f"{key} changed while being recorded as outcome unknown")
+            self.metrics.count(record.status, record.channel)
+            self._record_step(message, record)
+            return Claim(acquired=False, settled=record)
+        logger.warning("attempt %s stopped before calling the provider for %s: taking over", stopped, key)
+        try:
+            taken = self.outbox.take_over(message, claim, attempt, self.clock.now())
+        except Exception:
+            self._release_quietly(key, attempt)
+            raise
+        if taken.settled is not None:
+            return Claim(acquired=False, settled=self._duplicate(message, taken.settled))
+        if not taken.acquired:
+            raise RetryableDeliveryError(f"{key} was taken over by another attempt")
+        return taken
+
+    def _deliver_claimed(self, message: OutgoingMessage, attempt: str) -> DeliveryRecord:
         try:
             prepared = self._prepare(message)
-            result = prepared if isinstance(prepared, DeliveryResult) else self._send(message, prepared)
-        except BaseException:
-            # Nothing left our hands (or the channel says so): let the retry claim again.
-            self.outbox.release(message.idempotency_key)
+            if isinstance(prepared, DeliveryResult):
+                result = prepared
+            else:
+                self._mark_calling(message, attempt)
+                result = self._send(message, prepared)
+        except Exception:
+            # The provider was not reached, or it said to try again: let the retry claim afresh.
+            # (A crash runs none of this; the stale-claim rules handle it.)
+            self._release_quietly(message.idempotency_key, attempt)
             self.metrics.count("retried", message.channel)
             raise
         rendered = prepared.rendered if isinstance(prepared, _Prepared) else {}
-        record = self._settle(message, result, rendered)
+        record = self._settle(message, result, rendered, attempt)
         if result.gone_addresses and self.pruner is not None and isinstance(prepared, _Prepared):
             try:
                 self.pruner.forget_web_push_subscriptions(prepared.profile.profile_id, result.gone_addresses)
             except Exception:  # the message is settled; a stale subscription only costs a 410 next time
                 logger.exception("could not drop gone subscriptions of %s", prepared.profile.profile_id)
         return record
+
+    def _mark_calling(self, message: OutgoingMessage, attempt: str) -> None:
+        if message.channel in INBOX_CHANNELS:
+            return  # nothing leaves the system: the settled row is the delivery
+        if not self.outbox.mark_calling(message.idempotency_key, attempt, self.clock.now()):
+            # We stalled past claim_stale_after and another attempt took the message over.
+            raise RetryableDeliveryError(f"{message.idempotency_key} was taken over by another attempt")
+
+    def _release_quietly(self, idempotency_key: str, attempt: str) -> None:
+        try:
+            self.outbox.release(idempotency_key, attempt)
+        except Exception:  # the caller re-raises the first error; a leftover claim goes stale
+            logger.exception("could not release the claim of %s", idempotency_key)
 
     def _prepare(self, message: OutgoingMessage) -> _Prepared | DeliveryResult:
         sender = self.channels.get(message.channel)
@@ -225,6 +356,8 @@ class SendService:
         except RetryableDeliveryError:
             raise
         except Exception as error:
+            if message.channel in INBOX_CHANNELS:
+                raise  # nothing left the system: the retry can do it again
             # The adapter did not say what happened, so it may have delivered: record, do not retry.
             logger.exception("channel %s raised for %s", message.channel, message.idempotency_key)
             return DeliveryResult("failed", f"unexpected error: {type(error).__name__}: {error}"[:500])
@@ -237,24 +370,8 @@ class SendService:
             profile = self.profiles.get_profile(profile.merged_into)
         return profile
 
-    def _already_claimed(self, message: OutgoingMessage, claim: Claim) -> DeliveryRecord:
-        if claim.settled is not None:
-            self.metrics.count("duplicate", message.channel)
-            return claim.settled
-        claimed_at = claim.claimed_at or self.clock.now()
-        if self.clock.now() - claimed_at < self.claim_stale_after:
-            # Another attempt holds the claim and may still be running: look again later.
-            raise RetryableDeliveryError(f"{message.idempotency_key} is being delivered by another attempt")
-        logger.warning("claim of %s left open by a stopped attempt", message.idempotency_key)
-        return self._settle(message, DeliveryResult("failed", OUTCOME_UNKNOWN), {})
-
-    def _settle(
-        self,
-        message: OutgoingMessage,
-        result: DeliveryResult,
-        rendered: dict[str, Any],
-    ) -> DeliveryRecord:
-        record = DeliveryRecord(
+    def _record(self, message: OutgoingMessage, result: DeliveryResult, rendered: dict[str, Any]) -> DeliveryRecord:
+        return DeliveryRecord(
             idempotency_key=message.idempotency_key,
             profile_id=message.profile_id,
             journey_id=message.journey_id,
@@ -265,7 +382,16 @@ class SendService:
             rendered=_storable(rendered),
             sent_at=self.clock.now(),
         )
-        if not self.outbox.settle(record):
+
+    def _settle(
+        self,
+        message: OutgoingMessage,
+        result: DeliveryResult,
+        rendered: dict[str, Any],
+        attempt: str,
+    ) -> DeliveryRecord:
+        record = self._record(message, result, rendered)
+        if not self.outbox.settle(record, attempt):
             logger.warning("outbox row of %s was settled by another attempt", message.idempotency_key)
         self.metrics.count(record.status, record.channel)
         self._record_step(message, record)

@@ -10,7 +10,7 @@ import hashlib
 import json
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,6 +23,7 @@ from moto.ses.models import ses_backends
 
 import send_handler
 from footprint.adapters import send_wiring
+from footprint.adapters.outbox import DynamoOutbox
 from footprint.adapters.profiles_store import profile_to_item
 from footprint.clock import ManualClock, SystemClock, use_clock
 from footprint.models.messages import OutgoingMessage
@@ -291,27 +292,55 @@ def test_the_idempotency_record_alone_stops_a_duplicate(stack: Stack) -> None:
     assert len(sent_emails()) == 1
 
 
-def test_an_attempt_that_died_mid_delivery_is_retried_later_then_recorded_not_resent(stack: Stack) -> None:
-    # Given a claim left open by an attempt that stopped between the claim and the result
-    key = KEY
+def put_open_claim(stack: Stack, state: str, attempt: str = "stopped-attempt") -> None:
+    """An open claim left by an attempt that stopped (as a crashed Lambda leaves it)."""
     stack.dynamodb.put_item(
         TableName=stack.tables.messages,
         Item={
-            "pk": {"S": f"message#{key}"},
-            "sk": {"S": "message"},
-            "status": {"S": "sending"},
+            **outbox_key(KEY),
+            "status": {"S": state},
+            "attempt_id": {"S": attempt},
             "claimed_at": {"S": T0.isoformat()},
         },
     )
 
+
+def test_a_claim_left_before_the_provider_call_is_taken_over_and_sent_once_stale(stack: Stack) -> None:
+    # Regression: a claim found open after 2 minutes was recorded "failed: outcome unknown".
+    put_open_claim(stack, "claimed")
+
     # While that attempt may still be running, the message goes back to the queue
     assert failures(stack.invoke(email(), message_ids=["m-1"])) == ["m-1"]
-    # Once it cannot be running any more, the message is recorded as failed, never resent
+    assert sent_emails() == []
+    # Once it cannot be running any more, the message is taken over and sent
+    stack.clock.advance(timedelta(minutes=3))
+    assert failures(stack.invoke(email(), message_ids=["m-1"])) == []
+
+    assert len(sent_emails()) == 1
+    assert stack.status_of(KEY)[0] == "sent"
+
+
+def test_a_claim_left_while_calling_the_provider_is_recorded_unknown_not_resent(stack: Stack) -> None:
+    put_open_claim(stack, "calling_provider")
+
+    assert failures(stack.invoke(email(), message_ids=["m-1"])) == ["m-1"]
     stack.clock.advance(timedelta(minutes=3))
     assert failures(stack.invoke(email(), message_ids=["m-1"])) == []
 
     assert sent_emails() == []
-    assert stack.status_of(key) == ("failed", OUTCOME_UNKNOWN)
+    assert stack.status_of(KEY) == ("failed", OUTCOME_UNKNOWN)
+
+
+def test_an_onsite_claim_left_anywhere_is_redone_into_the_inbox(stack: Stack) -> None:
+    put_open_claim(stack, "calling_provider")
+    stack.clock.advance(timedelta(minutes=3))
+
+    body = email(channel="onsite_push", content={"title": "Ưu đãi cho {{ profile.name }}"})
+    assert failures(stack.invoke(body)) == []
+
+    row = stack.outbox_row(KEY)
+    assert row is not None
+    assert (row["status"]["S"], row["onsite_pending"]["S"]) == ("queued_onsite", "1")
 
 
 # ------------------------------------------------------------------ retries
@@ -397,3 +426,200 @@ def test_a_delivered_message_adds_no_step(stack: Stack) -> None:
 
     assert len(sent_emails()) == 1
     assert stack.dynamodb.scan(TableName=stack.tables.steps)["Items"] == []
+
+
+# ------------------------------------------------------------------ crashes, injected into the AWS calls
+
+
+class Crash(BaseException):
+    """The Lambda stops here (timeout, out of memory): no except or finally of the handler runs,
+    Powertools keeps its record "in progress", and SQS redelivers the whole batch later."""
+
+
+Matcher = Callable[[dict[str, Any]], bool]
+
+
+@dataclass
+class Fault:
+    """One fault on one AWS call of the send function's clients, through botocore's events."""
+
+    kind: str  # "crash_before" (never sent), "crash_after" (landed, then the Lambda stops),
+    # "lost_response" (landed, the response is lost and botocore sends the request again)
+    client: Any
+    operation: str  # e.g. "dynamodb.PutItem", "sesv2.SendEmail"
+    matches: Matcher
+    fired: int = 0
+
+    def install(self) -> Fault:
+        events = self.client.meta.events
+        events.register_first(f"before-parameter-build.{self.operation}", self._before)
+        events.register_first(f"after-call.{self.operation}", self._after)
+        events.register_first(f"needs-retry.{self.operation}", self._needs_retry)
+        return self
+
+    def _before(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        if self.fired or not self.matches(params):
+            return
+        self.fired += 1
+        if self.kind == "crash_before":
+            raise Crash(f"before {self.operation}")
+        context["footprint_fault"] = self.kind
+
+    def _after(self, context: dict[str, Any], **_: Any) -> None:
+        if context.get("footprint_fault") == "crash_after":
+            raise Crash(f"after {self.operation}")
+
+    def _needs_retry(self, request_dict: dict[str, Any], attempts: int, **_: Any) -> int | None:
+        if request_dict["context"].get("footprint_fault") == "lost_response" and attempts == 1:
+            return 0  # the write landed; botocore heard nothing and sends it again at once
+        return None
+
+
+def is_claim(params: dict[str, Any]) -> bool:
+    return params.get("TableName") == "footprint-messages" and params.get("ConditionExpression") == (
+        "attribute_not_exists(pk)"
+    )
+
+
+def is_mark(params: dict[str, Any]) -> bool:
+    return ":calling" in params.get("UpdateExpression", "")
+
+
+def is_settle(params: dict[str, Any]) -> bool:
+    return params.get("Item", {}).get("status", {}).get("S") in ("sent", "failed", "queued_onsite", "skipped")
+
+
+def is_idempotency_success(params: dict[str, Any]) -> bool:
+    return params.get("TableName") == "footprint-idempotency"
+
+
+def anything(params: dict[str, Any]) -> bool:
+    return True
+
+
+def after_the_visibility_timeout(stack: Stack) -> None:
+    """What SQS's 180 s do before it redelivers: the crashed invocation's 30 s are long over, so
+    Powertools' in-progress record has expired (it counts real time; here it is moved by hand)."""
+    stack.clock.advance(timedelta(seconds=180))
+    items = stack.dynamodb.scan(TableName=stack.tables.idempotency)["Items"]
+    for item in items:
+        if item["status"]["S"] == "INPROGRESS":
+            stack.dynamodb.update_item(
+                TableName=stack.tables.idempotency,
+                Key={"id": item["id"]},
+                UpdateExpression="SET in_progress_expiration = :past",
+                ExpressionAttributeValues={":past": {"N": "0"}},
+            )
+
+
+def deliver_through_crashes(stack: Stack, body: str) -> None:
+    """Invoke, and after a crash or a failed record redeliver the way SQS does, up to 5 receives."""
+    for _ in range(5):
+        try:
+            if failures(stack.invoke(body, message_ids=["m-1"])) == []:
+                return
+        except Crash:
+            pass
+        after_the_visibility_timeout(stack)
+    raise AssertionError("never delivered")
+
+
+CRASHES = [
+    # fault kind, operation, which call, emails SES holds, final status
+    pytest.param("crash_after", "dynamodb.PutItem", is_claim, 1, "sent", id="crash after the claim put"),
+    pytest.param("lost_response", "dynamodb.PutItem", is_claim, 1, "sent", id="claim response lost"),
+    pytest.param("crash_after", "dynamodb.UpdateItem", is_mark, 0, "failed", id="crash after the calling mark"),
+    pytest.param("lost_response", "dynamodb.UpdateItem", is_mark, 1, "sent", id="calling mark response lost"),
+    pytest.param("crash_before", "sesv2.SendEmail", anything, 0, "failed", id="crash just before SES"),
+    pytest.param("crash_after", "sesv2.SendEmail", anything, 1, "failed", id="SES accepted, then crash"),
+    pytest.param("crash_before", "dynamodb.PutItem", is_settle, 1, "failed", id="crash before settle"),
+    pytest.param("lost_response", "dynamodb.PutItem", is_settle, 1, "sent", id="settle response lost"),
+    pytest.param("crash_after", "dynamodb.PutItem", is_settle, 1, "sent", id="crash after settle"),
+    pytest.param("crash_before", "dynamodb.UpdateItem", is_idempotency_success, 1, "sent", id="crash before COMPLETED"),
+]
+
+
+@pytest.mark.parametrize(("kind", "operation", "matches", "emails", "status"), CRASHES)
+def test_an_email_crashed_at_any_step_is_sent_at_most_once_and_never_lost_before_ses(
+    stack: Stack, kind: str, operation: str, matches: Matcher, emails: int, status: str
+) -> None:
+    service = operation.split(".", maxsplit=1)[0]
+    client = send_wiring.dynamodb() if service == "dynamodb" else send_wiring.sesv2()
+    fault = Fault(kind, client, operation, matches).install()
+
+    deliver_through_crashes(stack, email())
+
+    assert fault.fired == 1
+    assert len(sent_emails()) == emails
+    assert stack.status_of(KEY)[0] == status
+    if status == "failed":
+        assert stack.status_of(KEY)[1] == OUTCOME_UNKNOWN
+    # and whatever comes later is a duplicate
+    stack.forget_idempotency_records()
+    assert failures(stack.invoke(email())) == []
+    assert len(sent_emails()) == emails
+
+
+@pytest.mark.parametrize(
+    ("kind", "operation", "matches"),
+    [
+        ("crash_after", "dynamodb.PutItem", is_claim),
+        ("lost_response", "dynamodb.PutItem", is_claim),
+        ("crash_before", "dynamodb.PutItem", is_settle),
+        ("lost_response", "dynamodb.PutItem", is_settle),
+    ],
+)
+def test_an_onsite_message_crashed_at_any_step_reaches_the_inbox_once(
+    stack: Stack, kind: str, operation: str, matches: Matcher
+) -> None:
+    fault = Fault(kind, send_wiring.dynamodb(), operation, matches).install()
+    body = email(channel="onsite_form", content={"title": "Chào {{ profile.name }}"})
+
+    deliver_through_crashes(stack, body)
+
+    assert fault.fired == 1
+    outbox = send_wiring.send_service().outbox
+    assert isinstance(outbox, DynamoOutbox)
+    assert [record.idempotency_key for record in outbox.pending_onsite("p-hoa")] == [KEY]
+
+
+def test_a_crashed_invocation_blocks_its_retry_only_until_its_lambda_time_is_up(stack: Stack) -> None:
+    Fault("crash_after", send_wiring.dynamodb(), "dynamodb.PutItem", is_claim).install()
+    with pytest.raises(Crash):
+        stack.invoke(email(), message_ids=["m-1"])
+
+    # Powertools holds an in-progress record whose expiry is the invocation's deadline (the
+    # handler registers the Lambda context); an early redelivery is refused, nothing is sent.
+    [record] = stack.dynamodb.scan(TableName=stack.tables.idempotency)["Items"]
+    assert record["status"]["S"] == "INPROGRESS"
+    assert "in_progress_expiration" in record
+    assert failures(stack.invoke(email(), message_ids=["m-1"])) == ["m-1"]
+
+    after_the_visibility_timeout(stack)
+    assert failures(stack.invoke(email(), message_ids=["m-1"])) == []
+    assert len(sent_emails()) == 1
+
+
+def test_a_second_attempt_while_the_first_calls_ses_delivers_nothing_more(stack: Stack) -> None:
+    # Two invocations at once for one message: the second comes in while the first is calling
+    # SES, once past Powertools' record (still in progress) and once past the outbox alone.
+    seen: list[str] = []
+
+    def second_attempt(**_: Any) -> None:
+        message = OutgoingMessage.model_validate_json(email())
+        for forget_powertools in (False, True):
+            if forget_powertools:
+                stack.forget_idempotency_records()
+            try:
+                send_wiring.send_service().deliver(message)
+            except Exception as error:  # which one is what the test looks at
+                seen.append(type(error).__name__)
+
+    send_wiring.sesv2().meta.events.register_first("before-call.sesv2.SendEmail", second_attempt)
+
+    assert failures(stack.invoke(email(), message_ids=["m-1"])) == []
+
+    assert seen == ["IdempotencyAlreadyInProgressError", "RetryableDeliveryError"]
+    assert len(sent_emails()) == 1
+    assert failures(stack.invoke(email(), message_ids=["m-1"])) == []
+    assert len(sent_emails()) == 1

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 import pytest
 
 from footprint.clock import ManualClock
+from footprint.engine import RecordStep
 from footprint.models.messages import DeliveryRecord, MessageChannel, OutgoingMessage
 from footprint.models.profile import Profile, WebPushSubscription
 from footprint.services.send import (
@@ -481,6 +482,16 @@ class AcceptThenCrash(RecordingChannel):
         return result
 
 
+class StoredSteps:
+    """StepsTable's rule: a step is stored once, by its key."""
+
+    def __init__(self) -> None:
+        self.stored: dict[str, RecordStep] = {}
+
+    def record(self, step: RecordStep) -> None:
+        self.stored.setdefault(step.key, step)
+
+
 class FaultWorld:
     """A SendService over a FaultyOutbox and one channel, retried the way SQS retries it."""
 
@@ -492,6 +503,7 @@ class FaultWorld:
         self.channel: RecordingChannel = RecordingChannel(result)
         self.message = outgoing(channel)
         self.attempts = 0
+        self.steps = StoredSteps()
         self.service = self._service()
 
     def _service(self) -> SendService:
@@ -505,6 +517,7 @@ class FaultWorld:
             channels={self.message.channel: self.channel},
             clock=self.clock,
             new_attempt_id=attempt_id,
+            steps=self.steps,
         )
 
     def use_channel(self, channel: RecordingChannel) -> None:
@@ -699,3 +712,13 @@ def test_two_attempts_taking_over_one_stale_claim_send_once() -> None:
 
     assert record.status == "sent"
     assert len(world.channel.sent) == 1
+
+
+def test_a_crash_between_the_result_and_its_step_loses_no_step() -> None:
+    world = FaultWorld("email", "after:settle", raising(Crash()))
+    world.message = outgoing(profile_id="p-nobody")
+
+    record = world.deliver_until_settled()
+
+    assert (record.status, record.detail) == ("skipped", UNKNOWN_PROFILE)
+    assert [(step.outcome, step.node_id) for step in world.steps.stored.values()] == [("skipped", "n-1")]

@@ -3,7 +3,8 @@
 Routes: POST /v1/batch, /v1/track, /v1/identify, /v1/page, /v1/screen, /v1/group, /v1/alias, and
 the one-letter paths analytics.js posts to when its apiHost points here (/v1/b, /v1/t, /v1/i,
 /v1/p, /v1/s, /v1/g, /v1/a). Success is Segment's ``{"success": true}``; every error is
-``{"error": {"code", "reason", "errors"}}`` with the status chosen in ``STATUS_BY_ERROR``.
+``{"error": {"code", "reason", "errors"}}`` with the status chosen in ``STATUS_BY_ERROR``; a 429
+(a source over its rate or daily quota, footprint.services.quotas) also carries ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from footprint.services.ingest import (
     UnauthorizedError,
     UnsupportedEncodingError,
 )
+from footprint.services.quotas import TooManyRequestsError
 
 logger = Logger()
 tracer = Tracer()
@@ -43,6 +45,7 @@ STATUS_BY_ERROR: dict[type[IngestError], HTTPStatus] = {
     PayloadTooLargeError: HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
     UnsupportedEncodingError: HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
     StoreUnavailableError: HTTPStatus.SERVICE_UNAVAILABLE,
+    TooManyRequestsError: HTTPStatus.TOO_MANY_REQUESTS,
 }
 
 
@@ -113,7 +116,12 @@ def refused(error: IngestError) -> JsonResponse:
         logger.warning("tracking request not stored", extra={"code": error.code}, exc_info=error)
     else:
         logger.info("tracking request refused", extra={"code": error.code, "reason": error.reason})
-    return error_response(status, error.code, error.reason, error.errors)
+    response = error_response(status, error.code, error.reason, error.errors)
+    if isinstance(error, TooManyRequestsError):
+        # Segment's libraries wait this long before retrying (the template exposes it to browsers).
+        response.headers["Retry-After"] = str(error.retry_after_seconds)
+        metrics.add_metric(name="RequestsLimited", unit=MetricUnit.Count, value=1)
+    return response
 
 
 answer_unknown_routes_and_bugs(app, logger, "POST to /v1/batch, /v1/track, /v1/identify, ...")

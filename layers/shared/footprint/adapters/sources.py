@@ -1,7 +1,7 @@
 """Sources (write keys) from ConfigTable, through Powertools Parameters.
 
 A source is the item ``id = "source/{write_key}"`` whose ``value`` is JSON
-``{"source_id", "name", "allowed_origins"}``. Powertools' DynamoDBProvider caches each value for
+``{"source_id", "name", "allowed_origins", "limits"}``. Powertools' DynamoDBProvider caches each value for
 ``max_age_seconds`` in the warm Lambda, so the tracking API's normal path makes no read at all.
 Unknown write keys are remembered for as long, so a client sending a wrong key (or someone trying
 keys) costs one read per key and warm Lambda, not one per request.

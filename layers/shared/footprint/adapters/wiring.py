@@ -42,10 +42,13 @@ def scheduler() -> Any:
 
 @cache
 def ingest_service() -> IngestService:
-    """track's service: sources cached in the warm Lambda, one BatchWriteItem per request."""
+    """track's service: sources cached in the warm Lambda, one BatchWriteItem per request (plus, for a
+    source with a daily quota, an UpdateItem of its counter every limit // 1000 events)."""
     from footprint.adapters.events_store import DynamoDBEventStore
+    from footprint.adapters.quota_counter import DynamoDailyCounter
     from footprint.adapters.sources import DynamoDBSourceDirectory
     from footprint.services.ingest import IngestService
+    from footprint.services.quotas import SourceQuotas
 
     settings = get_settings()
     return IngestService(
@@ -53,6 +56,7 @@ def ingest_service() -> IngestService:
         store=DynamoDBEventStore(
             settings.events_table, retention_days=settings.event_retention_days, client=dynamodb()
         ),
+        quotas=SourceQuotas(DynamoDailyCounter(dynamodb(), settings.config_table)),
     )
 
 

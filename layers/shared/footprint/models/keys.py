@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Literal
 
 PROFILE_SK = "profile"
@@ -66,3 +66,8 @@ def step_key(journey_id: str, enrollment_id: str, at: datetime, key: str) -> dic
 def source_parameter(write_key: str) -> str:
     """ConfigTable id of a source, looked up by its write key."""
     return f"source/{write_key}"
+
+
+def quota_counter(source_id: str, day: date) -> str:
+    """ConfigTable id of a source's accepted-event counter for one UTC day (footprint.services.quotas)."""
+    return f"quota/{source_id}/{day.isoformat()}"

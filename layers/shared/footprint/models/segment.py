@@ -27,6 +27,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from footprint.models.events import EventType
+from footprint.models.limits import SourceLimits
 
 # Segment's limits: a message may be 32 KB serialised, a request (a batch) 500 KB.
 MAX_MESSAGE_BYTES = 32 * 1024
@@ -200,6 +201,8 @@ class Source(BaseModel):
     # Browser origins allowed to use the write key: exact ("https://shop.example.com") or with
     # wildcards ("http://localhost:*", "https://*.example.com", "*"). Empty: no browser calls.
     allowed_origins: tuple[str, ...] = ()
+    # Rate, daily quota and batch size limits (footprint.models.limits); none by default.
+    limits: SourceLimits = SourceLimits()
 
     def allows_origin(self, origin: str) -> bool:
         return any(origin_matches(origin, pattern) for pattern in self.allowed_origins)

@@ -98,6 +98,28 @@ class EventStore(Protocol):
         ...
 
 
+class QuotaGate(Protocol):
+    """A source's limits (footprint.services.quotas): ``admit`` before the write, ``record`` after it."""
+
+    def admit(self, source: Source, count: int) -> None:
+        """Raise an IngestError (429 for rate and daily quota) if ``count`` more events are over a limit."""
+        ...
+
+    def record(self, source: Source, count: int) -> None:
+        """``count`` events of ``source`` were stored."""
+        ...
+
+
+class NoQuotas:
+    """A QuotaGate that admits everything (tests and tools that need no limits)."""
+
+    def admit(self, source: Source, count: int) -> None:
+        pass
+
+    def record(self, source: Source, count: int) -> None:
+        pass
+
+
 # ---------------------------------------------------------------- the use case
 
 
@@ -121,9 +143,16 @@ class IngestResult:
 
 
 class IngestService:
-    def __init__(self, sources: SourceDirectory, store: EventStore, now: Callable[[], datetime] = clock.now) -> None:
+    def __init__(
+        self,
+        sources: SourceDirectory,
+        store: EventStore,
+        now: Callable[[], datetime] = clock.now,
+        quotas: QuotaGate | None = None,
+    ) -> None:
         self.sources = sources
         self.store = store
+        self.quotas = quotas or NoQuotas()
         # The process clock by default, read per request (the local stack may swap it).
         self.now = now
 
@@ -135,7 +164,9 @@ class IngestService:
                 "origin_not_allowed", f"origin {request.origin!r} is not allowed to send to this source"
             )
         events = tracked_events(payload, request.call, source_id=source.source_id, received_at=self.now())
+        self.quotas.admit(source, len(events))
         self.store.put_events(events)
+        self.quotas.record(source, len(events))
         return IngestResult(source_id=source.source_id, accepted=len(events))
 
     def authenticate(self, authorization: str | None, payload: Mapping[str, Any]) -> Source:

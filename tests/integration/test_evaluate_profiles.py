@@ -46,7 +46,7 @@ def deliver(*records: dict[str, Any]) -> dict[str, Any]:
 
 
 def profile(tables: Tables, profile_id: str):  # type: ignore[no-untyped-def]
-    return DynamoProfileStore(tables.client, tables.profiles, tables.events).get_profile(profile_id)
+    return DynamoProfileStore(tables.client, tables.profiles).get_profile(profile_id)
 
 
 def test_a_new_event_creates_the_profile(tables: Tables) -> None:
@@ -111,7 +111,7 @@ def test_gone_web_push_subscriptions_are_dropped_from_the_profile(tables: Tables
     for i, subscription in enumerate(subscriptions):
         event = tracked(event="web_push_subscribed", anonymous_id="v1", properties={"subscription": subscription})
         deliver(store_event(tables, event.model_copy(update={"message_id": f"sub-{i}"})))
-    store = DynamoProfileStore(tables.client, tables.profiles, tables.events)
+    store = DynamoProfileStore(tables.client, tables.profiles)
     profile_id = profile_id_for("demo", "anon", "v1")
     store.forget_web_push_subscriptions(profile_id, ["https://push.example/old"])
     remaining = profile(tables, profile_id)

@@ -7,6 +7,7 @@ event source mappings, roles and API that `sam deploy` would create, not just th
 from __future__ import annotations
 
 import copy
+import fnmatch
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,23 +18,20 @@ from cfnlint.api import ManualArgs, lint_file
 from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
 from samtranslator.translator.transform import transform
 
+from footprint.adapters.channels.zalo_tokens import TOKEN_ITEM_ID
+from footprint.adapters.journey_catalog import ACTIVE_INDEX, version_parameter
+from footprint.adapters.profiles_store import profile_to_item
+from footprint.models import keys
+from footprint.models.profile import Profile
 from footprint.settings import Settings
 from footprint_local.template import load_template, parse_template_text
+from tests.builders import T0
 from tests.routes import ADMIN_ROUTES as ALL_ADMIN_ROUTES
 from tests.routes import V1_PATHS
 
 TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "infra" / "template.yaml"
 ADMIN_ROUTES = {(method.lower(), path) for method, path in ALL_ADMIN_ROUTES}  # OpenAPI's lower-case methods
 FOURTEEN_DAYS = 14 * 24 * 3600
-# Managed policies SAM attaches for logging, tracing and polling streams/queues; anything else is a change
-# worth a review.
-EXPECTED_MANAGED_POLICIES = {
-    "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
-    "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
-    "arn:aws:iam::aws:policy/service-role/AWSLambdaDynamoDBExecutionRole",
-    "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole",
-}
-READ_ONLY_ACTION = re.compile(r"^[a-z0-9-]+:(Get|List|Describe|Query|Scan|BatchGet|ConditionCheck)")
 TABLE_WRITE_ACTIONS = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
 
 
@@ -236,71 +234,279 @@ def test_tables_are_on_demand_recoverable_encrypted_and_expire_items(resources: 
 # ------------------------------------------------------------------------------------------- IAM
 
 
-def test_no_statement_grants_every_action_or_writes_to_every_resource(resources: dict[str, dict[str, Any]]) -> None:
+def label(expression: Any) -> str:
+    """A resource expression as a readable, exact name: "*", "EventsTable.Arn", or a !Sub's text."""
+    if isinstance(expression, str):
+        return expression
+    if "Ref" in expression:
+        return str(expression["Ref"])
+    if "Fn::GetAtt" in expression:
+        return ".".join(expression["Fn::GetAtt"])
+    if "Fn::Sub" in expression:
+        sub = expression["Fn::Sub"]
+        return str(sub if isinstance(sub, str) else sub[0])
+    raise AssertionError(f"unexpected resource expression {expression}")
+
+
+def allowed(role: dict[str, Any]) -> dict[str, set[str]]:
+    """Every action the role allows, with the resources it allows it on."""
+    found: dict[str, set[str]] = {}
+    for statement in role_statements(role):
+        assert statement["Effect"] == "Allow", statement  # no Deny to reason about
+        for action in as_list(statement["Action"]):
+            found.setdefault(action, set()).update(label(item) for item in as_list(statement["Resource"]))
+    return found
+
+
+def conditions(role: dict[str, Any], action: str, resource: str) -> list[dict[str, Any]]:
+    """The Condition of each statement allowing ``action`` on ``resource`` ({} for none)."""
+    return [
+        statement.get("Condition", {})
+        for statement in role_statements(role)
+        if action in as_list(statement["Action"]) and resource in {label(r) for r in as_list(statement["Resource"])}
+    ]
+
+
+def leading_keys(role: dict[str, Any], action: str, resource: str) -> list[str]:
+    """The partition-key patterns ``action`` on ``resource`` is held to; fails if any grant is unconditioned."""
+    patterns: list[str] = []
+    for condition in conditions(role, action, resource):
+        found = [
+            condition[operator]["dynamodb:LeadingKeys"]
+            for operator in ("ForAllValues:StringLike", "ForAllValues:StringEquals")
+            if "dynamodb:LeadingKeys" in condition.get(operator, {})
+        ]
+        assert found, (action, resource, condition)
+        patterns += [pattern for keys_ in found for pattern in keys_]
+    return patterns
+
+
+# AWS takes only "*" for these (X-Ray has no resource-level permissions); traces are written because every function
+# has Tracing: Active. Nothing else may name "*": metrics are EMF log lines (no cloudwatch:PutMetricData), logs go to
+# each function's own log group.
+ACTIONS_ONLY_AWS_SCOPES_TO_STAR = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+
+
+def logs_and_traces(function: str) -> dict[str, set[str]]:
+    own_log_group = {f"{function}LogGroup.Arn"}
+    return {
+        "logs:CreateLogStream": own_log_group,
+        "logs:PutLogEvents": own_log_group,
+        "xray:PutTraceSegments": {"*"},
+        "xray:PutTelemetryRecords": {"*"},
+    }
+
+
+SCHEDULES = "arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:schedule/${ScheduleGroup}/*"
+SES_IDENTITIES = {
+    "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${SenderEmail}",
+    "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${SenderDomain}",
+}
+VAPID_SECRET = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${VapidSecretName}-??????"
+ZALO_SECRET = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${ZaloZnsSecretName}-??????"
+QUEUE_CONSUMER = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
+
+# Each function's permissions: exactly the calls its adapters make (grep them: boto3 calls, Powertools Parameters
+# and idempotency), on exactly the stack's own resources. A new call is a change here, reviewed.
+FUNCTION_PERMISSIONS: dict[str, dict[str, set[str]]] = {
+    "TrackFunction": {
+        **logs_and_traces("TrackFunction"),
+        "dynamodb:BatchWriteItem": {"EventsTable.Arn"},  # events_store: the request's one write
+        "dynamodb:GetItem": {"ConfigTable.Arn"},  # sources (Powertools Parameters)
+        "dynamodb:UpdateItem": {"ConfigTable.Arn"},  # quota_counter: ADD to the day's counter
+    },
+    "EvaluateFunction": {
+        **logs_and_traces("EvaluateFunction"),
+        # The stream event source mapping (Lambda polls with the function's role).
+        "dynamodb:DescribeStream": {"EventsTable.StreamArn"},
+        "dynamodb:GetRecords": {"EventsTable.StreamArn"},
+        "dynamodb:GetShardIterator": {"EventsTable.StreamArn"},
+        "dynamodb:ListStreams": {"${EventsTable.Arn}/stream/*"},
+        **{action: {"TimersQueue.Arn"} for action in QUEUE_CONSUMER},
+        # send_queue and timers; the stream mapping's on-failure destination.
+        "sqs:SendMessage": {"SendQueue.Arn", "TimersQueue.Arn", "EvaluateFailureQueue.Arn"},
+        # profiles_store, enrollments_store (TransactWriteItems needs PutItem per Put); journey_catalog.
+        "dynamodb:BatchGetItem": {"ProfilesTable.Arn"},
+        "dynamodb:GetItem": {"ProfilesTable.Arn", "ConfigTable.Arn"},
+        "dynamodb:Query": {"ProfilesTable.Arn"},
+        "dynamodb:PutItem": {"ProfilesTable.Arn", "StepsTable.Arn"},
+        "dynamodb:UpdateItem": {"ProfilesTable.Arn"},
+        "scheduler:CreateSchedule": {SCHEDULES},
+        "scheduler:DeleteSchedule": {SCHEDULES},
+        "iam:PassRole": {"SchedulerRole.Arn"},
+    },
+    "SendFunction": {
+        **logs_and_traces("SendFunction"),
+        **{action: {"SendQueue.Arn"} for action in QUEUE_CONSUMER},
+        # outbox (claim, take over, mark the call, settle, release), Powertools idempotency, profiles_store (read,
+        # drop gone subscriptions); with ZaloZnsSecretName set, zalo_tokens (the OA's token item in ConfigTable).
+        "dynamodb:GetItem": {"MessagesTable.Arn", "IdempotencyTable.Arn", "ConfigTable.Arn"},
+        # steps: a send that failed or was skipped is a journey step (conditional PutItem, once).
+        "dynamodb:PutItem": {"MessagesTable.Arn", "IdempotencyTable.Arn", "ProfilesTable.Arn", "StepsTable.Arn"},
+        "dynamodb:DeleteItem": {"MessagesTable.Arn", "IdempotencyTable.Arn"},
+        "dynamodb:UpdateItem": {"MessagesTable.Arn", "IdempotencyTable.Arn", "ConfigTable.Arn"},
+        "dynamodb:BatchGetItem": {"ProfilesTable.Arn"},
+        "ses:SendEmail": SES_IDENTITIES,
+        "ses:SendRawEmail": SES_IDENTITIES,
+        "secretsmanager:GetSecretValue": {VAPID_SECRET, ZALO_SECRET},
+    },
+    "AdminFunction": {
+        **logs_and_traces("AdminFunction"),
+        # journey_catalog (versions, the active index, the list of versions); steps (funnel reports).
+        "dynamodb:GetItem": {"ConfigTable.Arn"},
+        "dynamodb:PutItem": {"ConfigTable.Arn"},
+        "dynamodb:Scan": {"ConfigTable.Arn"},
+        "dynamodb:Query": {"StepsTable.Arn"},
+    },
+}
+
+
+def test_each_function_has_its_own_role_with_exactly_the_permissions_its_code_uses(
+    resources: dict[str, dict[str, Any]],
+) -> None:
+    functions = of_type(resources, "AWS::Lambda::Function")
+
+    assert set(functions) == set(FUNCTION_PERMISSIONS)
+    for function_id, function in functions.items():
+        role_id = f"{function_id}Role"
+        assert function["Role"] == {"Fn::GetAtt": [role_id, "Arn"]}, function_id
+        role = resources[role_id]["Properties"]
+        (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+        assert trust["Principal"] == {"Service": "lambda.amazonaws.com"}, function_id
+        assert allowed(role) == FUNCTION_PERMISSIONS[function_id], function_id
+
+
+def test_no_role_carries_a_managed_policy(resources: dict[str, dict[str, Any]]) -> None:
+    # SAM's generated roles would: AWSLambdaBasicExecutionRole, AWSXrayWriteOnlyAccess and, for the event
+    # sources, AWSLambdaDynamoDBExecutionRole and AWSLambdaSQSQueueExecutionRole, all on Resource "*".
+    for logical_id, role in of_type(resources, "AWS::IAM::Role").items():
+        assert role.get("ManagedPolicyArns", []) == [], logical_id
+    assert of_type(resources, "AWS::IAM::ManagedPolicy") == {}
+    assert of_type(resources, "AWS::IAM::Policy") == {}
+
+
+def test_only_x_ray_is_granted_on_every_resource_and_no_action_is_a_wildcard(
+    resources: dict[str, dict[str, Any]],
+) -> None:
     for owner, statement in all_statements(resources):
         actions = as_list(statement["Action"])
-        assert all(action != "*" and not action.endswith(":*") for action in actions), (owner, actions)
-        writes = [action for action in actions if not READ_ONLY_ACTION.match(action)]
-        if writes:
-            assert "*" not in as_list(statement["Resource"]), (owner, writes)
-
-
-def test_roles_carry_only_the_managed_policies_sam_needs(resources: dict[str, dict[str, Any]]) -> None:
-    for logical_id, role in of_type(resources, "AWS::IAM::Role").items():
-        managed = {arn if isinstance(arn, str) else str(arn) for arn in role.get("ManagedPolicyArns", [])}
-        assert managed <= EXPECTED_MANAGED_POLICIES, logical_id
+        assert all("*" not in action for action in actions), (owner, actions)
+        if "*" in as_list(statement["Resource"]):
+            assert as_list(statement["Resource"]) == ["*"], owner
+            assert set(actions) <= ACTIONS_ONLY_AWS_SCOPES_TO_STAR, (owner, actions)
+            assert "Condition" not in statement, owner
 
 
 def test_each_function_writes_only_its_own_tables(resources: dict[str, dict[str, Any]]) -> None:
-    tables = set(of_type(resources, "AWS::DynamoDB::Table"))
+    tables = {f"{table}.Arn" for table in of_type(resources, "AWS::DynamoDB::Table")}
 
-    def written_tables(role_id: str) -> set[str]:
-        role = resources[role_id]["Properties"]
-        return set().union(*(grants(role, action) for action in TABLE_WRITE_ACTIONS)) & tables
+    permissions_of = {
+        function_id: allowed(resources[f"{function_id}Role"]["Properties"]) for function_id in FUNCTION_PERMISSIONS
+    }
 
-    assert written_tables("TrackFunctionRole") == {"EventsTable"}
-    # Events are only read, from the stream; steps are only put, once each.
-    assert written_tables("EvaluateFunctionRole") == {"ProfilesTable", "StepsTable"}
-    assert grants(resources["EvaluateFunctionRole"]["Properties"], "dynamodb:PutItem") >= {"StepsTable"}
-    assert "StepsTable" not in set().union(
-        *(
-            grants(resources["EvaluateFunctionRole"]["Properties"], action)
+    def written(function_id: str) -> set[str]:
+        permissions = permissions_of[function_id]
+        return set().union(*(permissions.get(action, set()) for action in TABLE_WRITE_ACTIONS)) & tables
+
+    assert written("TrackFunction") == {"EventsTable.Arn", "ConfigTable.Arn"}  # ConfigTable: quota counters only
+    assert written("EvaluateFunction") == {"ProfilesTable.Arn", "StepsTable.Arn"}
+    # Steps with PutItem only, like evaluate: a step is written once and never changed. ConfigTable: Zalo's OA
+    # token item only.
+    assert written("SendFunction") == {
+        "MessagesTable.Arn",
+        "IdempotencyTable.Arn",
+        "ProfilesTable.Arn",
+        "StepsTable.Arn",
+        "ConfigTable.Arn",
+    }
+    for function_id in ("EvaluateFunction", "SendFunction"):
+        assert all(
+            "StepsTable.Arn" not in permissions_of[function_id].get(action, set())
             for action in TABLE_WRITE_ACTIONS - {"dynamodb:PutItem"}
         )
+    assert written("AdminFunction") == {"ConfigTable.Arn"}
+
+    # No function deletes or batch-writes what its code never deletes or batch-writes.
+    def holders(action: str) -> set[str]:
+        return {function_id for function_id, permissions in permissions_of.items() if action in permissions}
+
+    assert holders("dynamodb:DeleteItem") == {"SendFunction"}
+    assert permissions_of["SendFunction"]["dynamodb:DeleteItem"] == {"MessagesTable.Arn", "IdempotencyTable.Arn"}
+    assert holders("dynamodb:BatchWriteItem") == {"TrackFunction"}
+    assert holders("dynamodb:Scan") == {"AdminFunction"}
+
+
+def test_config_table_items_are_reachable_only_by_their_kind_of_key(resources: dict[str, dict[str, Any]]) -> None:
+    track = resources["TrackFunctionRole"]["Properties"]
+    evaluate = resources["EvaluateFunctionRole"]["Properties"]
+    admin = resources["AdminFunctionRole"]["Properties"]
+    send = resources["SendFunctionRole"]["Properties"]
+    config = "ConfigTable.Arn"
+    journey_ids = [version_parameter("welcome", 3), ACTIVE_INDEX]
+
+    assert_keys_match(leading_keys(track, "dynamodb:GetItem", config), [keys.source_parameter("wk-1")], journey_ids)
+    assert_keys_match(
+        leading_keys(track, "dynamodb:UpdateItem", config),
+        [keys.quota_counter("shop", T0.date())],
+        [keys.source_parameter("wk-1"), *journey_ids],
     )
-    # Send records the steps of messages it could not deliver, with PutItem only.
-    # ...and keeps Zalo's OA token pair in one ConfigTable item.
-    assert written_tables("SendFunctionRole") == {
-        "MessagesTable",
-        "IdempotencyTable",
-        "ProfilesTable",
-        "StepsTable",
-        "ConfigTable",
-    }
-    send_role = resources["SendFunctionRole"]["Properties"]
-    assert "StepsTable" not in set().union(
-        *(grants(send_role, action) for action in TABLE_WRITE_ACTIONS - {"dynamodb:PutItem"})
+    for role in (evaluate, admin):
+        assert_keys_match(leading_keys(role, "dynamodb:GetItem", config), journey_ids, [keys.source_parameter("k")])
+    assert_keys_match(
+        leading_keys(admin, "dynamodb:PutItem", config),
+        journey_ids,
+        [keys.source_parameter("k"), keys.quota_counter("shop", T0.date())],
     )
-    assert written_tables("AdminFunctionRole") == {"ConfigTable"}
+    for action in ("dynamodb:GetItem", "dynamodb:UpdateItem"):
+        assert_keys_match(
+            leading_keys(send, action, config), [TOKEN_ITEM_ID], [keys.source_parameter("k"), *journey_ids]
+        )
+    # A Scan names no key: the one grant without a key condition, and it projects only ids (journey_catalog).
+    assert conditions(admin, "dynamodb:Scan", config) == [{}]
 
 
-def test_the_admin_function_only_reads_scans_and_puts_journey_items_and_queries_steps(
-    resources: dict[str, dict[str, Any]],
-) -> None:
-    role = resources["AdminFunctionRole"]["Properties"]
-    statements = list(role_statements(role))
+def test_send_reads_and_writes_only_profile_items(resources: dict[str, dict[str, Any]]) -> None:
+    role = resources["SendFunctionRole"]["Properties"]
+    profile_pk = keys.profile_key("p-1")["pk"]
+    others = [
+        keys.alias_key("shop", "anon", "a-1")["pk"],
+        keys.alias_key("shop", "user", "u-1")["pk"],
+        keys.applied_marker_key("shop", "a-1", "m-1")["pk"],
+    ]
 
-    assert {action for statement in statements for action in as_list(statement["Action"])} == {
-        "dynamodb:GetItem",
-        "dynamodb:PutItem",
-        "dynamodb:Scan",
-        "dynamodb:Query",
-    }
-    assert set().union(*(referenced_ids(statement["Resource"]) for statement in statements)) == {
-        "ConfigTable",
-        "StepsTable",
-    }
-    assert grants(role, "dynamodb:Query") == {"StepsTable"}
+    for action in ("dynamodb:BatchGetItem", "dynamodb:PutItem"):
+        assert_keys_match(leading_keys(role, action, "ProfilesTable.Arn"), [profile_pk], others)
+    # Enrollments share the profile's partition key; the put is held to the profile item's attributes too.
+    assert keys.enrollment_key("p-1", "welcome")["pk"] == profile_pk
+    (put,) = conditions(role, "dynamodb:PutItem", "ProfilesTable.Arn")
+    attributes = set(put["ForAllValues:StringEquals"]["dynamodb:Attributes"])
+    assert attributes == set(profile_to_item(fully_populated_profile()))
+    enrollment_only = {"enrollment_id", "journey_id", "status", "current_node", "unsettled_effects"}
+    assert not attributes & enrollment_only
+
+
+def assert_keys_match(patterns: list[str], allowed_keys: list[str], refused_keys: list[str]) -> None:
+    """IAM's StringLike: ``*`` is any run of characters, ``?`` one; the patterns have no ``[``."""
+    assert patterns, "no key condition"
+    assert all("[" not in pattern for pattern in patterns)
+    for key in allowed_keys:
+        assert any(fnmatch.fnmatchcase(key, pattern) for pattern in patterns), (key, patterns)
+    for key in refused_keys:
+        assert not any(fnmatch.fnmatchcase(key, pattern) for pattern in patterns), (key, patterns)
+
+
+def fully_populated_profile() -> Profile:
+    """A profile with every optional item attribute present (merged, identified, seen)."""
+    return Profile(profile_id="p-1", source_id="shop", user_id="u-1", merged_into="p-2", last_seen_at=T0, revision=3)
+
+
+def test_the_event_sources_poll_with_the_function_role(resources: dict[str, dict[str, Any]]) -> None:
+    # Lambda reads the stream and the queues with the function's own role: each mapping's source is in it.
+    for (source_id, function_id), mapping in event_source_mappings(resources).items():
+        permissions = allowed(resources[f"{function_id}Role"]["Properties"])
+        source = label(mapping["EventSourceArn"])
+        readers = ("dynamodb:GetRecords",) if source.endswith("StreamArn") else QUEUE_CONSUMER
+        assert all(source in permissions[action] for action in readers), (source_id, function_id)
 
 
 def test_evaluate_manages_schedules_of_its_group_and_passes_only_the_scheduler_role(
@@ -313,8 +519,7 @@ def test_evaluate_manages_schedules_of_its_group_and_passes_only_the_scheduler_r
     assert grants(role, "iam:PassRole") == {"SchedulerRole"}
     pass_role = next(st for st in role_statements(role) if "iam:PassRole" in as_list(st["Action"]))
     assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}
-    # SQSSendMessagePolicy grants sqs:SendMessage* on !GetAtt <Queue>.QueueName.
-    assert grants(role, "sqs:SendMessage*") == {"SendQueue", "TimersQueue"}
+    assert grants(role, "sqs:SendMessage") == {"SendQueue", "TimersQueue", "EvaluateFailureQueue"}
 
 
 def test_the_scheduler_role_only_delivers_wake_ups(resources: dict[str, dict[str, Any]]) -> None:
@@ -333,8 +538,6 @@ def test_send_reads_only_its_channel_secrets_and_sends_only_as_the_sender(resour
 
     assert grants(role, "secretsmanager:GetSecretValue") == {"VapidSecretName", "ZaloZnsSecretName"}
     assert grants(role, "ses:SendEmail") == {"SenderEmail"}
-    config = next(st for st in role_statements(role) if "ConfigTable" in referenced_ids(st["Resource"]))
-    assert config["Condition"] == {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["zalo_zns/oa_token"]}}
     ses = next(st for st in role_statements(role) if "ses:SendEmail" in as_list(st["Action"]))
     assert ses["Condition"] == {"StringEquals": {"ses:FromAddress": {"Ref": "SenderEmail"}}}
 
@@ -409,7 +612,35 @@ def test_cors_origins_come_from_the_parameter_and_paths_stay_at_v1(resources: di
     assert set(cors["allowMethods"]) == {"POST", "OPTIONS"}
     assert {"content-type", "authorization"} <= set(cors["allowHeaders"])
     assert stage["StageName"] == "$default"
-    assert stage["DefaultRouteSettings"]["ThrottlingRateLimit"] > 0
+    # A 429's Retry-After is readable by the page that sent the request.
+    assert "retry-after" in {header.lower() for header in cors["exposeHeaders"]}
+
+
+def test_stage_throttling_comes_from_parameters_with_bounded_defaults(resources: dict[str, dict[str, Any]]) -> None:
+    settings = resources["TrackingApiApiGatewayDefaultStage"]["Properties"]["DefaultRouteSettings"]
+    parameters = load_template(TEMPLATE_PATH).document["Parameters"]
+
+    assert settings["ThrottlingRateLimit"] == {"Ref": "ApiThrottlingRateLimit"}
+    assert settings["ThrottlingBurstLimit"] == {"Ref": "ApiThrottlingBurstLimit"}
+    assert 0 < parameters["ApiThrottlingRateLimit"]["Default"] <= parameters["ApiThrottlingBurstLimit"]["Default"]
+
+
+def test_reserved_concurrency_is_a_parameter_per_function_unset_by_default(
+    resources: dict[str, dict[str, Any]],
+) -> None:
+    document = load_template(TEMPLATE_PATH).document
+    parameters, template_conditions = document["Parameters"], document["Conditions"]
+
+    for function_id, function in of_type(resources, "AWS::Lambda::Function").items():
+        name = function_id.removesuffix("Function")
+        parameter, condition = f"{name}ReservedConcurrency", f"{name}HasReservedConcurrency"
+        assert function["ReservedConcurrentExecutions"] == {
+            "Fn::If": [condition, {"Ref": parameter}, {"Ref": "AWS::NoValue"}]
+        }, function_id
+        # -1 (the default) leaves the property out; 0 is a real setting (the function is switched off).
+        assert parameters[parameter]["Default"] == -1, function_id
+        assert parameters[parameter]["MinValue"] == -1, function_id
+        assert template_conditions[condition] == {"Fn::Not": [{"Fn::Equals": [{"Ref": parameter}, "-1"]}]}
 
 
 def test_functions_share_the_layer_runtime_and_tracing(resources: dict[str, dict[str, Any]]) -> None:

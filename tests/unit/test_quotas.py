@@ -25,16 +25,6 @@ from tests.ingest_fakes import InMemoryEventStore, InMemorySourceDirectory
 from tests.unit.test_ingest import request, track
 
 
-class Seconds:
-    """A monotonic clock the test moves."""
-
-    def __init__(self) -> None:
-        self.value = 1000.0
-
-    def __call__(self) -> float:
-        return self.value
-
-
 class InMemoryDailyCounter:
     """The shared counter, keyed like ConfigTable's quota items; ``fail`` makes it unavailable."""
 
@@ -57,11 +47,6 @@ def source(**limits: object) -> Source:
 
 
 @pytest.fixture
-def seconds() -> Seconds:
-    return Seconds()
-
-
-@pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(T0)
 
@@ -71,13 +56,13 @@ def counter() -> InMemoryDailyCounter:
     return InMemoryDailyCounter()
 
 
-def quotas_for(counter: InMemoryDailyCounter, clock: ManualClock, seconds: Seconds) -> SourceQuotas:
-    return SourceQuotas(counter, now=clock.now, monotonic=seconds)
+def quotas_for(counter: InMemoryDailyCounter, clock: ManualClock) -> SourceQuotas:
+    return SourceQuotas(counter, now=clock.now)
 
 
 @pytest.fixture
-def quotas(counter: InMemoryDailyCounter, clock: ManualClock, seconds: Seconds) -> SourceQuotas:
-    return quotas_for(counter, clock, seconds)
+def quotas(counter: InMemoryDailyCounter, clock: ManualClock) -> SourceQuotas:
+    return quotas_for(counter, clock)
 
 
 def accept(quotas: SourceQuotas, shop: Source, count: int = 1) -> None:
@@ -142,7 +127,7 @@ def test_a_clock_stepping_back_refills_nothing() -> None:
 # ------------------------------------------------------------------------------------------- events per second
 
 
-def test_over_the_rate_a_source_is_told_when_to_come_back(quotas: SourceQuotas, seconds: Seconds) -> None:
+def test_over_the_rate_a_source_is_told_when_to_come_back(quotas: SourceQuotas, clock: ManualClock) -> None:
     shop = source(events_per_second=10, events_burst=20)
 
     accept(quotas, shop, 15)
@@ -152,24 +137,24 @@ def test_over_the_rate_a_source_is_told_when_to_come_back(quotas: SourceQuotas, 
 
     assert refused.value.code == "rate_limited"
     assert refused.value.retry_after_seconds == 1  # 5 tokens at 10 a second: half a second, rounded up
-    seconds.value += 0.5
+    clock.advance(timedelta(seconds=0.5))
     accept(quotas, shop, 5)
 
 
-def test_a_refused_request_takes_no_tokens(quotas: SourceQuotas, seconds: Seconds) -> None:
+def test_a_refused_request_takes_no_tokens(quotas: SourceQuotas, clock: ManualClock) -> None:
     shop = source(events_per_second=1, events_burst=3)
     accept(quotas, shop, 3)
 
     for _ in range(5):
         with pytest.raises(RateLimitedError):
             quotas.admit(shop, 3)
-    seconds.value += 3
+    clock.advance(timedelta(seconds=3))
 
     accept(quotas, shop, 3)
 
 
 def test_a_batch_larger_than_the_burst_waits_for_a_full_bucket_then_leaves_it_in_debt(
-    quotas: SourceQuotas, seconds: Seconds
+    quotas: SourceQuotas, clock: ManualClock
 ) -> None:
     shop = source(events_per_second=10)  # burst 10
 
@@ -177,7 +162,7 @@ def test_a_batch_larger_than_the_burst_waits_for_a_full_bucket_then_leaves_it_in
     with pytest.raises(RateLimitedError) as refused:
         quotas.admit(shop, 100)
     assert refused.value.retry_after_seconds == 1  # until the bucket is full again
-    seconds.value += 0.4
+    clock.advance(timedelta(seconds=0.4))
     accept(quotas, shop, 100)
     with pytest.raises(RateLimitedError) as refused:
         quotas.admit(shop, 1)
@@ -245,10 +230,10 @@ def test_the_counter_is_written_once_per_thousandth_of_the_quota(
 
 
 def test_containers_share_the_daily_quota_through_the_counter(
-    counter: InMemoryDailyCounter, clock: ManualClock, seconds: Seconds
+    counter: InMemoryDailyCounter, clock: ManualClock
 ) -> None:
     shop = source(events_per_day=1000)  # each container syncs with every event it accepts
-    first, second = quotas_for(counter, clock, seconds), quotas_for(counter, clock, seconds)
+    first, second = quotas_for(counter, clock), quotas_for(counter, clock)
 
     for _ in range(700):
         accept(first, shop)
@@ -278,11 +263,11 @@ def test_a_container_that_reaches_the_limit_tells_the_counter_at_once(
 
 
 def test_the_overshoot_is_bounded_by_what_each_container_holds_uncounted(
-    counter: InMemoryDailyCounter, clock: ManualClock, seconds: Seconds
+    counter: InMemoryDailyCounter, clock: ManualClock
 ) -> None:
     limit = 10_000
     shop = source(events_per_day=limit)
-    containers = [quotas_for(counter, clock, seconds) for _ in range(5)]
+    containers = [quotas_for(counter, clock) for _ in range(5)]
     accepted = 0
     refused = 0
     for turn in range(20_000):
@@ -354,12 +339,12 @@ def test_more_messages_than_the_source_allows_is_a_400_not_a_429(quotas: SourceQ
 
 
 def test_ingest_stores_nothing_it_refuses_and_counts_only_what_it_stored(
-    counter: InMemoryDailyCounter, clock: ManualClock, seconds: Seconds
+    counter: InMemoryDailyCounter, clock: ManualClock
 ) -> None:
     shop = source(events_per_day=3, messages_per_request=2)
     store = InMemoryEventStore()
     service = IngestService(
-        InMemorySourceDirectory({"wk": shop}), store, now=clock.now, quotas=quotas_for(counter, clock, seconds)
+        InMemorySourceDirectory({"wk": shop}), store, now=clock.now, quotas=quotas_for(counter, clock)
     )
     auth = basic_auth("wk")
 

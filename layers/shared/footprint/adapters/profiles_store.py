@@ -25,10 +25,9 @@ APPLIED_MARKER_TTL = timedelta(days=1)
 
 
 class DynamoProfileStore:
-    def __init__(self, client: DynamoDBClient, profiles_table: str, events_table: str) -> None:
+    def __init__(self, client: DynamoDBClient, profiles_table: str) -> None:
         self.client = client
         self.profiles_table = profiles_table
-        self.events_table = events_table
 
     def get_aliases(self, alias_pks: Iterable[str]) -> dict[str, str]:
         items = self._batch_get([{"pk": pk, "sk": keys.ALIAS_SK} for pk in dict.fromkeys(alias_pks)])

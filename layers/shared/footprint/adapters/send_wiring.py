@@ -159,7 +159,7 @@ def _token(secret_name: str) -> TokenSource:
 def send_service() -> SendService:
     settings = get_settings()
     client = dynamodb()
-    profiles = DynamoProfileStore(client, settings.profiles_table, settings.events_table)
+    profiles = DynamoProfileStore(client, settings.profiles_table)
     return SendService(
         profiles=profiles,
         pruner=profiles,

@@ -98,7 +98,7 @@ def evaluate_service() -> EvaluateService:
 
     settings = get_settings()
     clock = current_clock()
-    store = DynamoProfileStore(dynamodb(), settings.profiles_table, settings.events_table)
+    store = DynamoProfileStore(dynamodb(), settings.profiles_table)
     timers = SchedulerTimers(
         scheduler(),
         sqs(),

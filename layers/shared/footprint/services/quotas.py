@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -115,16 +114,10 @@ def seconds_until_next_utc_day(now: datetime) -> int:
 class SourceQuotas:
     """The QuotaGate of IngestService: one per track container (its state is the container's)."""
 
-    def __init__(
-        self,
-        counter: DailyCounter,
-        now: Callable[[], datetime] = clock.now,
-        monotonic: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, counter: DailyCounter, now: Callable[[], datetime] = clock.now) -> None:
         self.counter = counter
-        # The day comes from the process clock (the local stack may warp it); rates from real time.
+        # The process clock, read per request: days and rates follow the local stack's and the tests' clocks.
         self.now = now
-        self.monotonic = monotonic
         self._buckets: dict[str, TokenBucket] = {}
         self._tallies: dict[str, _DayTally] = {}
         self._lock = threading.Lock()  # the local stack serves requests on several threads
@@ -137,8 +130,8 @@ class SourceQuotas:
                 f"the request has {count} messages; this source accepts at most {limits.messages_per_request}",
             )
         with self._lock:
+            now = self.now()
             if limits.events_per_day is not None:
-                now = self.now()
                 tally = self._tally(source.source_id, now)
                 if tally.known_total + tally.uncounted + count > limits.events_per_day:
                     raise QuotaExceededError(
@@ -147,7 +140,7 @@ class SourceQuotas:
                         seconds_until_next_utc_day(now),
                     )
             if limits.events_per_second is not None:
-                wait = self._bucket(source.source_id, limits).take(count, self.monotonic())
+                wait = self._bucket(source.source_id, limits, now).take(count, now.timestamp())
                 if wait > 0:
                     raise RateLimitedError(
                         "rate_limited",
@@ -179,10 +172,10 @@ class SourceQuotas:
             tally = self._tallies[source_id] = _DayTally(day)
         return tally
 
-    def _bucket(self, source_id: str, limits: SourceLimits) -> TokenBucket:
+    def _bucket(self, source_id: str, limits: SourceLimits, now: datetime) -> TokenBucket:
         rate, capacity = float(limits.events_per_second or 0), limits.burst
         bucket = self._buckets.get(source_id)
         if bucket is None or (bucket.rate, bucket.capacity) != (rate, capacity):
             # First request, or the source's limits changed (its cached config was refreshed).
-            bucket = self._buckets[source_id] = TokenBucket.full(rate, capacity, self.monotonic())
+            bucket = self._buckets[source_id] = TokenBucket.full(rate, capacity, now.timestamp())
         return bucket

@@ -33,12 +33,18 @@ import requests
 from bench.calls import ApiCall, CallCounter, by_operation, item_size
 from bench.tables import markdown_table
 from footprint.clock import ManualClock
+from footprint.services.quotas import sync_every
 from footprint_local.lambdas import Handler
 from footprint_local.stack import LocalStack
 
 JOURNEYS_DIR = Path(__file__).resolve().parents[1] / "journeys"
 START = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # 09:00 in Ho Chi Minh City
 WRITE_KEY = "bench-write-key"
+# A second source with a daily quota: its counter is synced every sync_every(QUOTA_EVENTS_PER_DAY) events.
+QUOTA_WRITE_KEY = "bench-quota-write-key"
+QUOTA_EVENTS_PER_DAY = 20_000
+QUOTA_REQUESTS = 40
+QUICK_QUOTA_REQUESTS = 20
 WAIT_SECONDS = 30.0
 BATCH_MESSAGES = 30
 QUICK_BATCH_MESSAGES = 5
@@ -81,6 +87,8 @@ class CallsResult:
     profile_item_bytes: int = 0
     enrollment_item_bytes: int = 0
     notes: list[str] = field(default_factory=list)
+    # Requests of the source with a daily quota (warm), one row per request.
+    quota: list[Row] = field(default_factory=list)
 
     def track_rows(self) -> list[Row]:
         return [row for row in self.warm if row.invocation.function == "TrackFunction"]
@@ -163,10 +171,10 @@ class Driver:
         self.log = log
         self.push_url = push_url
 
-    def post(self, path: str, body: dict[str, Any]) -> Invocation:
+    def post(self, path: str, body: dict[str, Any], write_key: str = WRITE_KEY) -> Invocation:
         """A tracking call; returns track's invocation (the HTTP answer comes after it)."""
         mark = self.log.mark()
-        response = requests.post(f"{self.stack.api_url}{path}", auth=(WRITE_KEY, ""), json=body, timeout=15)
+        response = requests.post(f"{self.stack.api_url}{path}", auth=(write_key, ""), json=body, timeout=15)
         if response.status_code != 200:
             raise RuntimeError(f"{path} answered {response.status_code}: {response.text}")
         self.stack.wake_pumps()
@@ -345,6 +353,23 @@ def batch_flow(driver: Driver, who: str, messages: int) -> list[Row]:
     ]
 
 
+def quota_flow(driver: Driver, who: str, requests_counted: int) -> list[Row]:
+    """Single-event requests of a source with a daily quota: what its counter costs per request. The first
+    request (it reads the new source) is not counted."""
+    source = {"source_id": "bench-quota", "limits": {"events_per_day": QUOTA_EVENTS_PER_DAY}}
+    driver.stack.clients.dynamodb.put_item(
+        TableName=driver.stack.resources.tables["ConfigTable"].ref,
+        Item={"id": {"S": f"source/{QUOTA_WRITE_KEY}"}, "value": {"S": json.dumps(source)}},
+    )
+    rows = []
+    for number in range(requests_counted + 1):
+        body = {"anonymousId": who, "messageId": f"{who}-{number:03d}", "event": "product_viewed", "properties": {}}
+        track = driver.post("/v1/track", body, write_key=QUOTA_WRITE_KEY)
+        if number:
+            rows.append(Row("track: /v1/track of a source with a daily quota", track))
+    return rows
+
+
 @contextmanager
 def recorded_functions(stack: LocalStack, counter: CallCounter, log: InvocationLog) -> Iterator[None]:
     """Every function runs its real handler, inside ``counter.recording()`` on the invoking thread."""
@@ -394,8 +419,11 @@ def run(quick: bool = False) -> CallsResult:
             cold = visitor_flow(driver, "lan", quick)
             warm = visitor_flow(driver, "mai", quick)
             warm += batch_flow(driver, "hoa", QUICK_BATCH_MESSAGES if quick else BATCH_MESSAGES)
+            quota = quota_flow(driver, "tuan", QUICK_QUOTA_REQUESTS if quick else QUOTA_REQUESTS)
             profile_bytes, enrollment_bytes = _item_sizes(stack, "mai")
-    return CallsResult(warm=warm, cold=cold, profile_item_bytes=profile_bytes, enrollment_item_bytes=enrollment_bytes)
+    return CallsResult(
+        warm=warm, cold=cold, profile_item_bytes=profile_bytes, enrollment_item_bytes=enrollment_bytes, quota=quota
+    )
 
 
 def _item_sizes(stack: LocalStack, who: str) -> tuple[int, int]:
@@ -477,5 +505,14 @@ def report(result: CallsResult) -> str:
         f"- the visitor's profile item after the flow: {result.profile_item_bytes} bytes; largest enrollment item: "
         f"{result.enrollment_item_bytes} bytes (write units are billed per started KB, twice in a transaction)",
     ]
+    if result.quota:
+        quota_calls = Counter[str]()
+        for row in result.quota:
+            quota_calls += row.invocation.operations
+        lines.append(
+            f"- track, a source with a daily quota of {QUOTA_EVENTS_PER_DAY:,} events (counter synced every "
+            f"{sync_every(QUOTA_EVENTS_PER_DAY)} events), per single-message request over {len(result.quota)}: "
+            + format_operations(quota_calls, len(result.quota))
+        )
     lines += [f"- {note}" for note in result.notes]
     return "\n".join(lines)

@@ -12,6 +12,7 @@ from collections import Counter
 import pytest
 
 from bench import aws_calls
+from footprint.services.quotas import sync_every
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("local_stack")]
 
@@ -55,3 +56,19 @@ def test_a_page_view_of_a_known_visitor_rewrites_no_alias(calls: aws_calls.Calls
     # The applied marker (1 KB) and the profile (under 2 KB here), twice in a transaction; an alias
     # written again would add two more units.
     assert transaction.write_units <= 6
+
+
+def test_a_daily_quota_costs_one_counter_update_per_sync_and_nothing_else(calls: aws_calls.CallsResult) -> None:
+    rows = calls.quota
+    every = sync_every(aws_calls.QUOTA_EVENTS_PER_DAY)
+    assert every > 1
+    assert len(rows) == aws_calls.QUICK_QUOTA_REQUESTS
+
+    # One event per request; the uncounted first request (it read the source) is event 1.
+    synced = [number for number, row in enumerate(rows, start=2) if "dynamodb.UpdateItem" in row.invocation.operations]
+    assert synced == [number for number in range(2, len(rows) + 2) if number % every == 0]
+    for row in rows:
+        expected = Counter({"dynamodb.BatchWriteItem": 1})
+        if "dynamodb.UpdateItem" in row.invocation.operations:
+            expected["dynamodb.UpdateItem"] = 1
+        assert row.invocation.operations == expected

@@ -118,7 +118,7 @@ def refused(error: IngestError) -> JsonResponse:
         logger.info("tracking request refused", extra={"code": error.code, "reason": error.reason})
     response = error_response(status, error.code, error.reason, error.errors)
     if isinstance(error, TooManyRequestsError):
-        # Segment's libraries wait this long before retrying (the template exposes it to browsers).
+        # Delta-seconds (RFC 9110) a client waits before retrying; the template exposes it to browsers.
         response.headers["Retry-After"] = str(error.retry_after_seconds)
         metrics.add_metric(name="RequestsLimited", unit=MetricUnit.Count, value=1)
     return response

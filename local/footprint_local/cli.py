@@ -28,7 +28,7 @@ from typing import Any, TextIO
 
 from footprint.engine import SimulationLimitError
 from footprint.models.journey import Journey, JourneyDefinitionError, parse_duration
-from footprint.services.content import load_checked_journey
+from footprint.services.content import journey_notes, load_checked_journey
 from footprint.services.reports import journey_report, render_report
 from footprint.services.simulation import (
     DEFAULT_HORIZON,
@@ -121,6 +121,8 @@ def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
             print(f"✗ {error}", file=out)
             continue
         print(f"✓ {path}: {journey.id} v{journey.version} ({journey.status}), {len(journey.nodes)} nodes", file=out)
+        for location, note in journey_notes(journey):
+            print(f"  {location}: {note}", file=out)
     return 1 if failed else 0
 
 

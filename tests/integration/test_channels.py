@@ -19,9 +19,9 @@ from moto.ses.models import ses_backends
 from footprint.adapters import send_wiring
 from footprint.adapters.channels.email import SesEmailSender
 from footprint.adapters.channels.onsite import OnsiteInboxSender
-from footprint.adapters.channels.sms import SmsRelaySender
+from footprint.adapters.channels.sms import SmsRelaySender, SnsSmsSender
 from footprint.adapters.channels.webhook import WebhookSender
-from footprint.adapters.channels.zalo_zns import ZaloZnsRelaySender, zalo_phone
+from footprint.adapters.channels.zalo_zns import ZaloZnsRelaySender, ZaloZnsSender, zalo_phone
 from footprint.adapters.outbox import DynamoOutbox
 from footprint.models.messages import DeliveryRecord, MessageChannel, OutgoingMessage
 from footprint.models.profile import Profile
@@ -209,7 +209,7 @@ def test_an_sms_goes_to_the_relay_with_a_bearer_token(receiver: Receiver) -> Non
     assert request.headers["authorization"] == "Bearer s3cret"
     assert request.headers["idempotency-key"] == "j:1:e:n:0"
     assert request.body == {
-        "to": "0912 345 678",
+        "to": "+84912345678",  # E.164, whatever the visitor typed
         "text": "Giỏ hàng của bạn còn 2 sản phẩm",
         "sender": "SHOP",
         "message_id": "j:1:e:n:0",
@@ -464,3 +464,12 @@ def test_configured_channels_are_wired(settings: Settings) -> None:
     ]
     assert isinstance(channels["sms"], SmsRelaySender)
     assert channels["sms"].endpoint == "https://relay.example/sms"
+
+
+def test_configured_sns_sms_and_direct_zalo_are_wired(settings: Settings) -> None:
+    configured = settings.model_copy(update={"sms_provider": "sns", "zalo_zns_secret_name": "footprint/zalo"})
+
+    channels = send_wiring.channels(configured)
+
+    assert isinstance(channels["sms"], SnsSmsSender)
+    assert isinstance(channels["zalo_zns"], ZaloZnsSender)

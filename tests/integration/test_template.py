@@ -252,7 +252,10 @@ def allowed(role: dict[str, Any]) -> dict[str, set[str]]:
     """Every action the role allows, with the resources it allows it on."""
     found: dict[str, set[str]] = {}
     for statement in role_statements(role):
-        assert statement["Effect"] == "Allow", statement  # no Deny to reason about
+        if statement["Effect"] == "Deny":
+            # The only Deny narrows SMS to phone numbers (test_sms_may_go_to_phone_numbers_only_never_to_a_topic).
+            assert statement.get("Sid") == "NoTopicPublish", statement
+            continue
         for action in as_list(statement["Action"]):
             found.setdefault(action, set()).update(label(item) for item in as_list(statement["Resource"]))
     return found
@@ -284,7 +287,8 @@ def leading_keys(role: dict[str, Any], action: str, resource: str) -> list[str]:
 # AWS takes only "*" for these (X-Ray has no resource-level permissions); traces are written because every function
 # has Tracing: Active. Nothing else may name "*": metrics are EMF log lines (no cloudwatch:PutMetricData), logs go to
 # each function's own log group.
-ACTIONS_ONLY_AWS_SCOPES_TO_STAR = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+# sns:Publish to a phone number has no ARN; send's grant has a Deny on every topic beside it.
+ACTIONS_ONLY_AWS_SCOPES_TO_STAR = {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "sns:Publish"}
 
 
 def logs_and_traces(function: str) -> dict[str, set[str]]:
@@ -349,6 +353,8 @@ FUNCTION_PERMISSIONS: dict[str, dict[str, set[str]]] = {
         "ses:SendEmail": SES_IDENTITIES,
         "ses:SendRawEmail": SES_IDENTITIES,
         "secretsmanager:GetSecretValue": {VAPID_SECRET, ZALO_SECRET},
+        # with SmsProvider=sns: SMS to phone numbers (topics denied).
+        "sns:Publish": {"*"},
     },
     "AdminFunction": {
         **logs_and_traces("AdminFunction"),
@@ -395,6 +401,19 @@ def test_only_x_ray_is_granted_on_every_resource_and_no_action_is_a_wildcard(
             assert as_list(statement["Resource"]) == ["*"], owner
             assert set(actions) <= ACTIONS_ONLY_AWS_SCOPES_TO_STAR, (owner, actions)
             assert "Condition" not in statement, owner
+
+
+def test_sms_may_go_to_phone_numbers_only_never_to_a_topic(resources: dict[str, dict[str, Any]]) -> None:
+    # Publishing to a phone number has no resource ARN (AWS requires "*"), so a Deny on every topic
+    # narrows the grant to direct SMS.
+    statements = {st.get("Sid"): st for st in role_statements(resources["SendFunctionRole"]["Properties"])}
+    allow, deny = statements["PublishSmsToPhoneNumbers"], statements["NoTopicPublish"]
+    assert (allow["Effect"], allow["Action"], allow["Resource"]) == ("Allow", ["sns:Publish"], "*")
+    assert (deny["Effect"], deny["Action"]) == ("Deny", ["sns:Publish"])
+    assert deny["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:sns:*:*:*"}
+    assert not any(
+        "sns:Publish" in as_list(st["Action"]) for owner, st in all_statements(resources) if owner != "SendFunctionRole"
+    )
 
 
 def test_each_function_writes_only_its_own_tables(resources: dict[str, dict[str, Any]]) -> None:

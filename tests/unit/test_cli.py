@@ -95,3 +95,37 @@ def test_simulate_prints_each_message_as_the_visitor_reads_it() -> None:
     assert status == 0
     assert "onsite_form: Nhận tư vấn miễn phí và ưu đãi riêng cho Váy nữ phong cách hè" in output
     assert "{{" not in output
+
+
+SMS_JOURNEY = """
+id: sms-reminder
+name: SMS reminder
+status: draft
+version: 1
+nodes:
+  added:
+    type: trigger
+    event: add_to_cart
+    next: remind
+  remind:
+    type: send
+    channel: sms
+    content:
+      sender: SHOPVN
+      body: >-
+        Chị {{ profile.name }} ơi, {{ trigger.name }} trong giỏ hàng đang chờ chị.
+        Mã HE20 giảm 20% đến 23:59 hôm nay.
+    next: done
+  done:
+    type: exit
+"""
+
+
+def test_validate_tells_how_many_parts_an_sms_is_billed_as(tmp_path: Path) -> None:
+    journey = tmp_path / "sms.yaml"
+    journey.write_text(SMS_JOURNEY)
+
+    status, output = run("validate", str(journey))
+
+    assert status == 0
+    assert "nodes.remind.content.body: SMS of 2 parts (UCS-2," in output

@@ -28,7 +28,9 @@ class Settings(BaseSettings):
     scheduler_dead_letter_arn: str = ""
     sender_email: str = "noreply@example.com"
     vapid_secret_name: str = ""
-    # SMS goes through a relay you run (credentials stay in Secrets Manager); empty = off.
+    # SMS through Amazon SNS ("sns"), or a relay you run ("relay": its URL, credentials in Secrets
+    # Manager); empty = off. A relay URL alone also means "relay".
+    sms_provider: str = ""
     sms_provider_url: str = ""
     sms_provider_secret_name: str = ""
     # Zalo ZNS straight to Zalo: the app's secret {"app_id", "secret_key", "refresh_token"}; mode

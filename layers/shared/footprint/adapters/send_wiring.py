@@ -34,7 +34,7 @@ from botocore.config import Config
 from footprint.adapters.channels.email import SesEmailSender
 from footprint.adapters.channels.onsite import OnsiteInboxSender
 from footprint.adapters.channels.secrets import SecretJson
-from footprint.adapters.channels.sms import SmsRelaySender, TokenSource, no_token
+from footprint.adapters.channels.sms import SmsRelaySender, SnsSmsSender, TokenSource, no_token
 from footprint.adapters.channels.web_push import CachedVapidKeys, WebPushSender
 from footprint.adapters.channels.webhook import WebhookSender
 from footprint.adapters.channels.zalo_tokens import DynamoTokenStore, ZaloAccessTokens
@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sesv2 import SESV2Client
+    from mypy_boto3_sns import SNSClient
 
 # Powertools keeps a completed delivery's result this long; the outbox row guards beyond that.
 IDEMPOTENCY_EXPIRY = timedelta(days=7)
@@ -68,6 +69,11 @@ def dynamodb() -> DynamoDBClient:
 @cache
 def sesv2() -> SESV2Client:
     return boto3.client("sesv2", config=_CLIENT_CONFIG)
+
+
+@cache
+def sns() -> SNSClient:
+    return boto3.client("sns", config=_CLIENT_CONFIG)
 
 
 @cache
@@ -126,7 +132,9 @@ def channels(settings: Settings) -> dict[MessageChannel, ChannelSender]:
     if settings.vapid_secret_name:
         vapid_secret = SecretJson(secrets(), settings.vapid_secret_name)
         configured["web_push"] = WebPushSender(CachedVapidKeys(vapid_secret))
-    if settings.sms_provider_url:
+    if settings.sms_provider == "sns":
+        configured["sms"] = SnsSmsSender(sns())
+    elif settings.sms_provider_url:
         configured["sms"] = SmsRelaySender(settings.sms_provider_url, _token(settings.sms_provider_secret_name))
     if settings.zalo_zns_secret_name:
         tokens = ZaloAccessTokens(
@@ -173,5 +181,5 @@ def send_service() -> SendService:
 
 
 def reset() -> None:
-    for factory in (dynamodb, sesv2, secrets, idempotency_config, send_service, get_settings):
+    for factory in (dynamodb, sesv2, sns, secrets, idempotency_config, send_service, get_settings):
         factory.cache_clear()

@@ -300,6 +300,8 @@ class MessageContent(_Strict):
     submit_label: str | None = None
     # the consent line shown under the form; submitting it grants consent to the form's channels
     consent_text: str | None = None
+    # sms: the sender id (brandname) shown to the recipient, where the operator allows one
+    sender: str | None = Field(default=None, max_length=11, pattern=r"^[A-Za-z0-9 ]+$")
     # zalo_zns: an approved template and its parameters
     template_id: str | None = None
     params: dict[str, str] = Field(default_factory=dict)

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from footprint.engine import SimulationLimitError, TimelineEntry
 from footprint.models.journey import Journey, JourneyDefinitionError, parse_duration
-from footprint.services.content import JourneyContentError, load_checked_journey
+from footprint.services.content import JourneyContentError, journey_notes, load_checked_journey
 from footprint.services.reports import FunnelReport, StepReader, journey_report
 from footprint.services.simulation import (
     DEFAULT_HORIZON,
@@ -91,6 +91,8 @@ class JourneySummary(BaseModel):
     status: Literal["draft", "active", "paused"]
     trigger: str
     nodes: int
+    # What to know before publishing (the billed parts of each SMS), one {location, message} each.
+    notes: list[dict[str, str]] = Field(default_factory=list)
 
     @classmethod
     def of(cls, journey: Journey) -> JourneySummary:
@@ -101,6 +103,7 @@ class JourneySummary(BaseModel):
             status=journey.status,
             trigger=journey.trigger_id,
             nodes=len(journey.nodes),
+            notes=[_problem(location, note) for location, note in journey_notes(journey)],
         )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from footprint.engine import SendMessage
 from footprint.models.journey import Journey, JourneyDefinitionError, SendNode, load_journey_yaml
+from footprint.sms import sms_segments
 from footprint.templating import SAMPLE_VARIABLES, ContentRenderer, TemplateError, content_problems
 
 PREVIEW_LENGTH = 120
@@ -72,3 +73,26 @@ def preview_message(send: SendMessage, renderer: ContentRenderer | None = None) 
     except TemplateError as error:
         text = f"(does not render: {error})"
     return text if len(text) <= PREVIEW_LENGTH else text[: PREVIEW_LENGTH - 1] + "…"
+
+
+def journey_notes(journey: Journey, renderer: ContentRenderer | None = None) -> list[tuple[str, str]]:
+    """What a marketer should know before publishing: how many billed parts each SMS is, rendered for a
+    sample visitor (a Vietnamese SMS with diacritics is 70 characters a part, not 160)."""
+    renderer = renderer or ContentRenderer()
+    notes: list[tuple[str, str]] = []
+    for node_id, node in journey.nodes.items():
+        if isinstance(node, SendNode) and node.channel == "sms" and node.content and node.content.body:
+            try:
+                text = renderer.render_string(node.content.body, SAMPLE_VARIABLES)
+            except TemplateError:
+                continue  # reported as a problem
+            parts = sms_segments(text)
+            plural = "part" if parts.parts == 1 else "parts"
+            notes.append(
+                (
+                    f"nodes.{node_id}.content.body",
+                    f"SMS of {parts.parts} {plural} ({parts.encoding}, "
+                    f"{parts.characters} characters for a sample visitor)",
+                )
+            )
+    return notes

@@ -1,14 +1,21 @@
-"""SMS through an HTTP relay: Footprint holds no SMS provider credentials of its own.
+"""SMS: through Amazon SNS (the default on AWS), or through an HTTP relay to a local gateway.
 
-What a user configures (both read by send_wiring; without the URL the channel is "not configured"
-and SMS steps are recorded as skipped):
+**SNS** (:class:`SnsSmsSender`, SMS_PROVIDER=sns): ``Publish`` to the number in E.164, with the
+journey's sender id (``AWS.SNS.SMS.SenderID``). SNS sends SMS through AWS End User Messaging, so
+the origination numbers, sender ids, spend limit and opt-out list a Pinpoint user already has in the
+account apply unchanged; and moto can test it. A refused number is a permanent failure; throttling
+and AWS errors are retried.
+
+**Relay** (:class:`SmsRelaySender`, SMS_PROVIDER_URL set), for a Vietnamese brandname gateway or any
+other provider, configured as follows (both read by send_wiring; without either provider the channel
+is "not configured" and SMS steps are recorded as skipped):
 
 - SMS_PROVIDER_URL: an https endpoint that sends one SMS per POST, e.g. a small function in front
   of the user's provider (Amazon End User Messaging SMS, Twilio, a Vietnamese brandname gateway...).
 - SMS_PROVIDER_SECRET_NAME (optional): a Secrets Manager secret ``{"token": "..."}``, sent as
   ``Authorization: Bearer <token>``. SendFunction's role must be allowed to read it.
 
-The relay receives ``{"to": "<profile phone as stored>", "text", "sender", "message_id",
+The relay receives ``{"to": "<phone in E.164>", "text", "sender", "message_id",
 "profile_id", "journey_id", "node_id"}`` with header ``Idempotency-Key``, and answers 2xx once the
 provider accepted the SMS; 408/425/429/5xx are retried, other statuses are recorded as failed.
 Content of an SMS step (Liquid-rendered): ``text`` (or ``body``), optional ``sender`` (brandname).
@@ -18,12 +25,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from footprint.adapters.channels.http_json import DEFAULT_TIMEOUT_SECONDS, deliver_json
 from footprint.models.messages import OutgoingMessage
 from footprint.models.profile import Profile
-from footprint.services.send import DeliveryResult
+from footprint.services.send import DeliveryResult, RetryableDeliveryError
+from footprint.sms import to_e164
+
+if TYPE_CHECKING:
+    from mypy_boto3_sns import SNSClient
+
+# SNS answers these for a request that will not pass later (a malformed number, a bad sender id).
+PERMANENT_SNS_ERRORS = frozenset({"InvalidParameter", "InvalidParameterValue", "ValidationError"})
 
 TokenSource = Callable[[], str | None]
 
@@ -54,10 +70,11 @@ class SmsRelaySender(RelaySender):
         text = str(rendered.get("body") or "").strip()
         if not text:
             return DeliveryResult("failed", "sms content needs a body")
-        if not profile.phone:
-            return DeliveryResult("failed", "no phone number")
+        phone = to_e164(profile.phone or "")
+        if phone is None:
+            return DeliveryResult("failed", f"not a phone number: {profile.phone!r}")
         payload = {
-            "to": profile.phone,
+            "to": phone,
             "text": text,
             "sender": rendered.get("sender"),
             "message_id": message.idempotency_key,
@@ -67,3 +84,33 @@ class SmsRelaySender(RelaySender):
         }
         headers = relay_headers(message, self.token)
         return deliver_json("sms relay", self.endpoint, payload, headers=headers, timeout=self.timeout)
+
+
+class SnsSmsSender:
+    """One SMS per message through Amazon SNS ``Publish`` to a phone number."""
+
+    def __init__(self, client: SNSClient) -> None:
+        self.client = client
+
+    def send(self, message: OutgoingMessage, profile: Profile, rendered: Mapping[str, Any]) -> DeliveryResult:
+        text = str(rendered.get("body") or "").strip()
+        if not text:
+            return DeliveryResult("failed", "sms content needs a body")
+        phone = to_e164(profile.phone or "")
+        if phone is None:
+            return DeliveryResult("failed", f"not a phone number: {profile.phone!r}")
+        attributes: dict[str, Any] = {}
+        if rendered.get("sender"):
+            attributes["AWS.SNS.SMS.SenderID"] = {"DataType": "String", "StringValue": str(rendered["sender"])}
+        try:
+            answer = self.client.publish(PhoneNumber=phone, Message=text, MessageAttributes=attributes)
+        except ClientError as error:
+            code = error.response["Error"]["Code"]
+            if code in PERMANENT_SNS_ERRORS:
+                return DeliveryResult(
+                    "failed", f"sns refused the sms: {code}: {error.response['Error'].get('Message', '')}"
+                )
+            raise RetryableDeliveryError(f"sns: {code}") from error
+        except BotoCoreError as error:
+            raise RetryableDeliveryError(f"sns: {error}") from error
+        return DeliveryResult("sent", f"sns message {answer.get('MessageId', '?')}")

@@ -203,6 +203,9 @@ class Source(BaseModel):
     allowed_origins: tuple[str, ...] = ()
     # Rate, daily quota and batch size limits (footprint.models.limits); none by default.
     limits: SourceLimits = SourceLimits()
+    # Server-side key that signs userIds (footprint.identity): a browser call naming a known contact
+    # counts as that contact only with a valid ``user_hash``. Never shown to browsers or in reprs.
+    identity_secret: str | None = Field(default=None, repr=False)
 
     def allows_origin(self, origin: str) -> bool:
         return any(origin_matches(origin, pattern) for pattern in self.allowed_origins)

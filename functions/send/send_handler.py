@@ -1,8 +1,9 @@
 """send: consumes SendQueue and delivers each message on its channel, exactly once per idempotency key.
 
 Failures are reported per record (partial batch response). A body that is not an OutgoingMessage,
-or a delivery that may pass later, fails only its own record: SQS retries it and, after the
-queue's maxReceiveCount, moves it to SendDeadLetterQueue. The rest of the batch goes on.
+or a delivery that may pass later, fails only its own record: SQS retries it (a delivery that may
+pass later after a back-off, or the provider's Retry-After) and, after the queue's
+maxReceiveCount, moves it to SendDeadLetterQueue. The rest of the batch goes on.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from footprint.adapters.send_wiring import idempotency_config, send_service
+from footprint.adapters.send_wiring import idempotency_config, retry_later, send_service
 from footprint.models.messages import OutgoingMessage
+from footprint.services.send import RetryableDeliveryError, retry_delay_seconds
 
 logger = Logger()
 tracer = Tracer()
@@ -27,7 +29,12 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 
 def on_message(record: SQSRecord) -> None:
     message = OutgoingMessage.model_validate_json(record.body)
-    send_service().deliver(message)
+    try:
+        send_service().deliver(message)
+    except RetryableDeliveryError as error:
+        attempts = int(record.attributes.approximate_receive_count)
+        retry_later()(record.receipt_handle, retry_delay_seconds(attempts, error.retry_after_seconds))
+        raise
 
 
 @logger.inject_lambda_context

@@ -1,7 +1,8 @@
-"""Creates the template's tables, queues and schedule groups on moto, under local physical names.
+"""Creates the template's tables, queues, schedule groups and generated secrets on moto, under local
+physical names.
 
-Nothing here lists a resource by hand: every table, queue (with its redrive policy) and schedule
-group comes from infra/template.yaml through ``footprint_local.template``. Physical names follow
+Nothing here lists a resource by hand: every table, queue (with its redrive policy), schedule
+group and secret comes from infra/template.yaml through ``footprint_local.template``. Physical names follow
 CloudFormation's habit of prefixing the stack name: ``footprint-local-EventsTable``.
 """
 
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
+import string
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,13 +34,14 @@ class StackResources:
     tables: dict[str, PhysicalResource] = field(default_factory=dict)
     queues: dict[str, PhysicalResource] = field(default_factory=dict)
     schedule_groups: dict[str, PhysicalResource] = field(default_factory=dict)
+    secrets: dict[str, PhysicalResource] = field(default_factory=dict)
     functions: dict[str, PhysicalResource] = field(default_factory=dict)
     # Everything else a template value may reference (roles, layers, log groups, the API).
     others: dict[str, PhysicalResource] = field(default_factory=dict)
 
     @property
     def physical(self) -> dict[str, PhysicalResource]:
-        return self.others | self.functions | self.schedule_groups | self.queues | self.tables
+        return self.others | self.functions | self.secrets | self.schedule_groups | self.queues | self.tables
 
     def table_name(self, logical_id: str) -> str:
         return self.tables[logical_id].ref
@@ -90,6 +94,11 @@ def provision(template: Template, clients: AwsClients, stack_name: str) -> Stack
         name = physical_name(stack_name, group_logical_id)
         arn = clients.scheduler.create_schedule_group(Name=name)["ScheduleGroupArn"]
         resources.schedule_groups[group_logical_id] = PhysicalResource.named(name, arn)
+    for secret_logical_id, props in template.resources_of_type("AWS::SecretsManager::Secret"):
+        name = physical_name(stack_name, secret_logical_id)
+        arn = clients.secrets.create_secret(Name=name, SecretString=generated_secret_string(props))["ARN"]
+        # A secret's !Ref is its ARN, as in CloudFormation.
+        resources.secrets[secret_logical_id] = PhysicalResource.named(arn, arn)
     for function in template.functions:
         name = physical_name(stack_name, function.logical_id)
         arn = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{name}"
@@ -105,6 +114,21 @@ def provision(template: Template, clients: AwsClients, stack_name: str) -> Stack
         len(resources.schedule_groups),
     )
     return resources
+
+
+def generated_secret_string(props: dict[str, object]) -> str:
+    """The value CloudFormation's GenerateSecretString would create (the options the template uses)."""
+    spec = props.get("GenerateSecretString")
+    if not isinstance(spec, dict):
+        return str(props.get("SecretString") or "")
+    alphabet = string.ascii_letters + string.digits
+    if not spec.get("ExcludePunctuation"):
+        alphabet += "!#$%&()*+,-.:;<=>?@[]^_{|}~"
+    value = "".join(secrets.choice(alphabet) for _ in range(int(str(spec.get("PasswordLength", 32)))))
+    key = spec.get("GenerateStringKey")
+    if not key:
+        return value
+    return json.dumps(json.loads(str(spec.get("SecretStringTemplate") or "{}")) | {str(key): value})
 
 
 def _named_only(stack_name: str, logical_id: str, resource_type: str) -> PhysicalResource:

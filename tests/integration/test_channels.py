@@ -3,11 +3,12 @@ outbox on moto, and the channels send_wiring configures."""
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -15,6 +16,7 @@ import boto3
 import pytest
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
+from standardwebhooks import Webhook, WebhookVerificationError
 
 from footprint.adapters import send_wiring
 from footprint.adapters.channels.email import SesEmailSender
@@ -23,9 +25,10 @@ from footprint.adapters.channels.sms import SmsRelaySender, SnsSmsSender
 from footprint.adapters.channels.webhook import WebhookSender
 from footprint.adapters.channels.zalo_zns import ZaloZnsRelaySender, ZaloZnsSender, zalo_phone
 from footprint.adapters.outbox import DynamoOutbox
+from footprint.clock import ManualClock
 from footprint.models.messages import DeliveryRecord, MessageChannel, OutgoingMessage
 from footprint.models.profile import Profile
-from footprint.services.send import RetryableDeliveryError
+from footprint.services.send import RetryableDeliveryError, retry_delay_seconds
 from footprint.settings import Settings
 from tests.builders import T0
 from tests.integration.conftest import Tables
@@ -43,6 +46,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: dict[str, Any]
+    raw: bytes = b""
 
 
 class Receiver:
@@ -51,18 +55,21 @@ class Receiver:
     def __init__(self) -> None:
         self.received: list[Received] = []
         self.status_for: dict[str, int] = {}
+        self.retry_after_for: dict[str, str] = {}
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def _answer(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
-                body = json.loads(self.rfile.read(length) or b"null")
+                raw = self.rfile.read(length)
                 headers = {k.lower(): v for k, v in self.headers.items()}
-                receiver.received.append(Received(self.path, headers, body))
+                receiver.received.append(Received(self.path, headers, json.loads(raw or b"null"), raw))
                 status = receiver.status_for.get(self.path, 200)
                 self.send_response(status)
                 if status in (301, 302, 307, 308):
                     self.send_header("Location", "/target")
+                if self.path in receiver.retry_after_for:
+                    self.send_header("Retry-After", receiver.retry_after_for[self.path])
                 reply = b'{"error": "template not found"}' if status == 400 else b"{}"
                 self.send_header("Content-Length", str(len(reply)))
                 self.end_headers()
@@ -118,6 +125,83 @@ LAN = Profile(
 
 # ------------------------------------------------------------------ webhook
 
+# A Standard Webhooks secret as a receiver configures it (whsec_ + base64 of the key).
+WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"a 24-byte key for tests!").decode()
+
+
+def webhooks(secret: str | None = WEBHOOK_SECRET, at: datetime = T0) -> WebhookSender:
+    return WebhookSender(ManualClock(at), lambda: secret, timeout=5)
+
+
+def test_a_webhook_is_signed_so_the_standard_webhooks_library_verifies_it(receiver: Receiver) -> None:
+    rendered = {"url": f"{receiver.url}/crm", "payload": {"note": "Gọi lại cho Lan"}}
+    # The receiver's library refuses timestamps more than 5 minutes from its own clock.
+    sent_at = datetime.now(UTC).replace(microsecond=0)
+
+    assert webhooks(at=sent_at).send(message("webhook"), LAN, rendered).status == "sent"
+
+    [request] = receiver.received
+    assert request.headers["webhook-id"] == "j:1:e:n:0"
+    assert request.headers["webhook-timestamp"] == str(int(sent_at.timestamp()))
+    assert request.headers["webhook-signature"].startswith("v1,")
+    # What a receiver runs: the specification's reference library.
+    receiver_side = Webhook(WEBHOOK_SECRET)
+    assert receiver_side.verify(request.raw, request.headers)["payload"] == {"note": "Gọi lại cho Lan"}
+    tampered = request.raw.replace(b"Lan", b"Mai")
+    with pytest.raises(WebhookVerificationError):
+        receiver_side.verify(tampered, request.headers)
+    with pytest.raises(WebhookVerificationError):
+        Webhook("whsec_" + base64.b64encode(b"another key").decode()).verify(request.raw, request.headers)
+
+
+def test_a_retried_webhook_keeps_its_id_so_the_receiver_drops_the_duplicate(receiver: Receiver) -> None:
+    webhooks().send(message("webhook"), LAN, {"url": f"{receiver.url}/crm"})
+    webhooks().send(message("webhook"), LAN, {"url": f"{receiver.url}/crm"})
+
+    assert [r.headers["webhook-id"] for r in receiver.received] == ["j:1:e:n:0", "j:1:e:n:0"]
+
+
+def test_a_journey_cannot_override_the_signature_headers(receiver: Receiver) -> None:
+    forged = {"webhook-signature": "v1,forged", "Webhook-Id": "other", "Content-Type": "text/plain", "X-Ok": "1"}
+
+    webhooks().send(message("webhook"), LAN, {"url": f"{receiver.url}/crm", "headers": forged})
+
+    [request] = receiver.received
+    assert request.headers["webhook-id"] == "j:1:e:n:0"
+    assert request.headers["webhook-signature"] != "v1,forged"
+    assert request.headers["content-type"] == "application/json; charset=utf-8"
+    assert request.headers["x-ok"] == "1"
+
+
+def test_without_a_signing_secret_a_webhook_goes_out_unsigned(receiver: Receiver) -> None:
+    webhooks(secret=None).send(message("webhook"), LAN, {"url": f"{receiver.url}/crm"})
+
+    [request] = receiver.received
+    assert "webhook-signature" not in request.headers
+    assert request.headers["webhook-id"] == "j:1:e:n:0"
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "expected"), [("120", 120), ("Thu, 01 Jan 1970 00:00:00 GMT", 0), ("soon", None)]
+)
+def test_a_webhook_retry_waits_for_the_receivers_retry_after(
+    receiver: Receiver, retry_after: str, expected: int | None
+) -> None:
+    receiver.status_for["/busy"] = 429
+    receiver.retry_after_for["/busy"] = retry_after
+
+    with pytest.raises(RetryableDeliveryError) as raised:
+        webhooks().send(message("webhook"), LAN, {"url": f"{receiver.url}/busy"})
+
+    assert raised.value.retry_after_seconds == expected
+
+
+def test_retries_back_off_and_a_longer_retry_after_wins() -> None:
+    assert [retry_delay_seconds(n) for n in range(1, 8)] == [30, 60, 120, 240, 480, 900, 900]
+    assert retry_delay_seconds(1, retry_after_seconds=3600) == 3600
+    assert retry_delay_seconds(4, retry_after_seconds=5) == 240
+    assert retry_delay_seconds(1, retry_after_seconds=10**9) == 12 * 3600
+
 
 def test_a_webhook_posts_the_message_with_its_idempotency_key(receiver: Receiver) -> None:
     rendered = {
@@ -126,7 +210,7 @@ def test_a_webhook_posts_the_message_with_its_idempotency_key(receiver: Receiver
         "payload": {"note": "Gọi lại cho Lan"},
     }
 
-    result = WebhookSender(timeout=5).send(message("webhook"), LAN, rendered)
+    result = webhooks().send(message("webhook"), LAN, rendered)
 
     assert (result.status, result.detail) == ("sent", "webhook answered 200")
     [request] = receiver.received
@@ -157,14 +241,14 @@ def test_a_webhook_answering_later_maybe_is_retried(receiver: Receiver, status: 
     receiver.status_for["/hook"] = status
 
     with pytest.raises(RetryableDeliveryError, match=str(status)):
-        WebhookSender(timeout=5).send(message("webhook"), LAN, {"url": f"{receiver.url}/hook"})
+        webhooks().send(message("webhook"), LAN, {"url": f"{receiver.url}/hook"})
 
 
 @pytest.mark.parametrize("status", [400, 401, 404, 410])
 def test_a_webhook_refusal_is_permanent(receiver: Receiver, status: int) -> None:
     receiver.status_for["/hook"] = status
 
-    result = WebhookSender(timeout=5).send(message("webhook"), LAN, {"url": f"{receiver.url}/hook"})
+    result = webhooks().send(message("webhook"), LAN, {"url": f"{receiver.url}/hook"})
 
     assert result.status == "failed"
     assert result.detail.startswith(f"webhook answered {status}")
@@ -174,7 +258,7 @@ def test_a_webhook_refusal_is_permanent(receiver: Receiver, status: int) -> None
 def test_a_webhook_redirect_is_not_followed(receiver: Receiver, status: int) -> None:
     receiver.status_for["/moved"] = status
 
-    result = WebhookSender(timeout=5).send(message("webhook"), LAN, {"url": f"{receiver.url}/moved"})
+    result = webhooks().send(message("webhook"), LAN, {"url": f"{receiver.url}/moved"})
 
     assert result.status == "failed"
     assert [r.path for r in receiver.received] == ["/moved"]
@@ -182,7 +266,7 @@ def test_a_webhook_redirect_is_not_followed(receiver: Receiver, status: int) -> 
 
 @pytest.mark.parametrize("url", ["", "file:///etc/passwd", "ftp://example.com/x", "javascript:alert(1)", "http://"])
 def test_a_webhook_needs_an_http_url(url: str) -> None:
-    result = WebhookSender(timeout=5).send(message("webhook"), LAN, {"url": url})
+    result = webhooks().send(message("webhook"), LAN, {"url": url})
 
     assert result.status == "failed"
     assert "not an http(s) URL" in result.detail
@@ -193,7 +277,7 @@ def test_an_unreachable_webhook_is_retried(receiver: Receiver) -> None:
     receiver.close()
 
     with pytest.raises(RetryableDeliveryError):
-        WebhookSender(timeout=5).send(message("webhook"), LAN, {"url": f"{url}/hook"})
+        webhooks().send(message("webhook"), LAN, {"url": f"{url}/hook"})
 
 
 # ------------------------------------------------------------------ SMS and Zalo ZNS relays

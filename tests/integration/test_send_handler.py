@@ -19,7 +19,9 @@ from typing import Any
 import boto3
 import pytest
 from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.utils import unix_time_millis
 from moto.ses.models import ses_backends
+from moto.sqs.models import sqs_backends
 
 import send_handler
 from footprint.adapters import send_wiring
@@ -352,13 +354,17 @@ class FlakyWebhook:
     def __init__(self, *statuses: int) -> None:
         self.statuses = list(statuses)
         self.calls = 0
+        self.retry_after: str | None = None
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 hook.calls += 1
-                self.send_response(hook.statuses.pop(0) if hook.statuses else 200)
+                status = hook.statuses.pop(0) if hook.statuses else 200
+                self.send_response(status)
+                if status == 429 and hook.retry_after:
+                    self.send_header("Retry-After", hook.retry_after)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
@@ -397,6 +403,41 @@ def test_a_retryable_failure_fails_the_record_and_the_retry_delivers_once(
     assert flaky_webhook.calls == 2  # the 503, then one delivery
     assert stack.status_of("k-hook") == ("sent", "webhook answered 200")
     assert len(sent_emails()) == 1
+
+
+def test_a_retry_backs_off_and_waits_as_long_as_the_receiver_asks(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sqs = boto3.client("sqs")
+    url = sqs.create_queue(QueueName="SendQueue", Attributes={"VisibilityTimeout": "180"})["QueueUrl"]
+    monkeypatch.setenv("SEND_QUEUE_URL", url)
+    send_wiring.reset()
+    hook = FlakyWebhook(503, 429)
+    hook.retry_after = "600"
+    try:
+        sqs.send_message(QueueUrl=url, MessageBody=email("k-hook", channel="webhook", content={"url": hook.url}))
+        hidden_for = []
+        for _ in range(2):
+            [received] = sqs.receive_message(QueueUrl=url, AttributeNames=["All"], VisibilityTimeout=0)["Messages"]
+            record = sqs_record(received["Body"], received["MessageId"])
+            record["receiptHandle"] = received["ReceiptHandle"]
+            record["attributes"]["ApproximateReceiveCount"] = received["Attributes"]["ApproximateReceiveCount"]
+            event = {"Records": [record]}
+            assert failures(dict(send_handler.handler(event, LambdaContext()))) == [received["MessageId"]]
+            hidden_for.append(seconds_hidden(url, received["MessageId"]))
+            # Time passes (moto's SQS keeps real time): the message is back for the next receive.
+            sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=received["ReceiptHandle"], VisibilityTimeout=0)
+    finally:
+        hook.close()
+
+    # The first retry after 30 s of back-off; the 429 asked for 600 s, longer than the 60 s back-off.
+    assert [round(s) for s in hidden_for] == [30, 600]
+
+
+def seconds_hidden(queue_url: str, message_id: str) -> float:
+    queue = sqs_backends[DEFAULT_ACCOUNT_ID][REGION].queues[queue_url.rsplit("/", 1)[-1]]
+    [message] = [m for m in queue._messages if m.id == message_id]
+    return float(message.visible_at - unix_time_millis()) / 1000
 
 
 # ------------------------------------------------------------------ what the funnel learns from send

@@ -342,6 +342,8 @@ FUNCTION_PERMISSIONS: dict[str, dict[str, set[str]]] = {
     "SendFunction": {
         **logs_and_traces("SendFunction"),
         **{action: {"SendQueue.Arn"} for action in QUEUE_CONSUMER},
+        # send_queue.SqsRetryLater: a message that may pass later backs off (and honours Retry-After).
+        "sqs:ChangeMessageVisibility": {"SendQueue.Arn"},
         # outbox (claim, take over, mark the call, settle, release), Powertools idempotency, profiles_store (read,
         # drop gone subscriptions); with ZaloZnsSecretName set, zalo_tokens (the OA's token item in ConfigTable).
         "dynamodb:GetItem": {"MessagesTable.Arn", "IdempotencyTable.Arn", "ConfigTable.Arn"},
@@ -352,7 +354,7 @@ FUNCTION_PERMISSIONS: dict[str, dict[str, set[str]]] = {
         "dynamodb:BatchGetItem": {"ProfilesTable.Arn"},
         "ses:SendEmail": SES_IDENTITIES,
         "ses:SendRawEmail": SES_IDENTITIES,
-        "secretsmanager:GetSecretValue": {VAPID_SECRET, ZALO_SECRET},
+        "secretsmanager:GetSecretValue": {VAPID_SECRET, ZALO_SECRET, "WebhookSigningSecret"},
         # with SmsProvider=sns: SMS to phone numbers (topics denied).
         "sns:Publish": {"*"},
     },
@@ -555,7 +557,8 @@ def test_the_scheduler_role_only_delivers_wake_ups(resources: dict[str, dict[str
 def test_send_reads_only_its_channel_secrets_and_sends_only_as_the_sender(resources: dict[str, dict[str, Any]]) -> None:
     role = resources["SendFunctionRole"]["Properties"]
 
-    assert grants(role, "secretsmanager:GetSecretValue") == {"VapidSecretName", "ZaloZnsSecretName"}
+    channel_secrets = {"VapidSecretName", "ZaloZnsSecretName", "WebhookSigningSecret"}
+    assert grants(role, "secretsmanager:GetSecretValue") == channel_secrets
     assert grants(role, "ses:SendEmail") == {"SenderEmail"}
     ses = next(st for st in role_statements(role) if "ses:SendEmail" in as_list(st["Action"]))
     assert ses["Condition"] == {"StringEquals": {"ses:FromAddress": {"Ref": "SenderEmail"}}}

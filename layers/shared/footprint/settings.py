@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     scheduler_dead_letter_arn: str = ""
     sender_email: str = "noreply@example.com"
     vapid_secret_name: str = ""
+    # {"signing_secret": "<base64, with or without whsec_>"}: signs webhooks (Standard Webhooks).
+    webhook_secret_name: str = ""
     # SMS through Amazon SNS ("sns"), or a relay you run ("relay": its URL, credentials in Secrets
     # Manager); empty = off. A relay URL alone also means "relay".
     sms_provider: str = ""

@@ -5,7 +5,7 @@ boto3 clients created on the first call, then cached. ``reset()`` forgets everyt
 
 Channels are configured as follows (a channel that is not configured records "skipped" with
 "channel not configured"):
-- onsite_form, onsite_push, webhook: always.
+- onsite_form, onsite_push, webhook: always (webhooks signed with WEBHOOK_SECRET_NAME when set).
 - email: SENDER_EMAIL (a verified SES identity).
 - web_push: VAPID_SECRET_NAME (see footprint.adapters.channels.web_push).
 - sms: SMS_PROVIDER_URL, optional SMS_PROVIDER_SECRET_NAME (see channels.sms).
@@ -36,11 +36,12 @@ from footprint.adapters.channels.onsite import OnsiteInboxSender
 from footprint.adapters.channels.secrets import SecretJson
 from footprint.adapters.channels.sms import SmsRelaySender, SnsSmsSender, TokenSource, no_token
 from footprint.adapters.channels.web_push import CachedVapidKeys, WebPushSender
-from footprint.adapters.channels.webhook import WebhookSender
+from footprint.adapters.channels.webhook import SigningSecret, WebhookSender, no_signing_secret
 from footprint.adapters.channels.zalo_tokens import DynamoTokenStore, ZaloAccessTokens
 from footprint.adapters.channels.zalo_zns import ZaloZnsRelaySender, ZaloZnsSender
 from footprint.adapters.outbox import DynamoOutbox
 from footprint.adapters.profiles_store import DynamoProfileStore
+from footprint.adapters.send_queue import SqsRetryLater
 from footprint.adapters.steps import DynamoStepLog
 from footprint.clock import current_clock
 from footprint.models.messages import DeliveryRecord, MessageChannel
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sesv2 import SESV2Client
     from mypy_boto3_sns import SNSClient
+    from mypy_boto3_sqs import SQSClient
 
 # Powertools keeps a completed delivery's result this long; the outbox row guards beyond that.
 IDEMPOTENCY_EXPIRY = timedelta(days=7)
@@ -74,6 +76,16 @@ def sesv2() -> SESV2Client:
 @cache
 def sns() -> SNSClient:
     return boto3.client("sns", config=_CLIENT_CONFIG)
+
+
+@cache
+def sqs() -> SQSClient:
+    return boto3.client("sqs", config=_CLIENT_CONFIG)
+
+
+@cache
+def retry_later() -> SqsRetryLater:
+    return SqsRetryLater(sqs(), get_settings().send_queue_url)
 
 
 @cache
@@ -125,7 +137,7 @@ def channels(settings: Settings) -> dict[MessageChannel, ChannelSender]:
     configured: dict[MessageChannel, ChannelSender] = {
         "onsite_form": onsite,
         "onsite_push": onsite,
-        "webhook": WebhookSender(),
+        "webhook": WebhookSender(current_clock(), _webhook_signing_secret(settings.webhook_secret_name)),
     }
     if settings.sender_email:
         configured["email"] = SesEmailSender(sesv2(), settings.sender_email)
@@ -149,6 +161,18 @@ def channels(settings: Settings) -> dict[MessageChannel, ChannelSender]:
         zns_token = _token(settings.zalo_zns_provider_secret_name)
         configured["zalo_zns"] = ZaloZnsRelaySender(settings.zalo_zns_provider_url, zns_token)
     return configured
+
+
+def _webhook_signing_secret(secret_name: str) -> SigningSecret:
+    if not secret_name:
+        return no_signing_secret
+    secret = SecretJson(secrets(), secret_name)
+
+    def signing_secret() -> str | None:
+        value: Any = secret().get("signing_secret")
+        return str(value) if value else None
+
+    return signing_secret
 
 
 def _token(secret_name: str) -> TokenSource:
@@ -181,5 +205,5 @@ def send_service() -> SendService:
 
 
 def reset() -> None:
-    for factory in (dynamodb, sesv2, sns, secrets, idempotency_config, send_service, get_settings):
+    for factory in (dynamodb, sesv2, sns, sqs, retry_later, secrets, idempotency_config, send_service, get_settings):
         factory.cache_clear()

@@ -305,10 +305,26 @@ class MessageContent(_Strict):
     # zalo_zns: an approved template and its parameters
     template_id: str | None = None
     params: dict[str, str] = Field(default_factory=dict)
-    # webhook: JSON payload posted to `url`
+    # webhook: JSON payload posted to `url`, with extra request headers (an API key, a tenant id);
+    # the Standard Webhooks headers (webhook-id, -timestamp, -signature) are the stack's own
     payload: dict[str, Any] = Field(default_factory=dict)
+    headers: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")], str] = Field(default_factory=dict)
     # free variables for the template
     vars: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("headers")
+    @classmethod
+    def _leaves_signature_headers_alone(cls, headers: dict[str, str]) -> dict[str, str]:
+        reserved = sorted(name for name in headers if name.lower() in RESERVED_WEBHOOK_HEADERS)
+        if reserved:
+            raise ValueError(f"{', '.join(reserved)}: set by Footprint when it signs the webhook")
+        return headers
+
+
+# Headers a webhook's signature depends on (Standard Webhooks): never taken from a journey.
+RESERVED_WEBHOOK_HEADERS = frozenset(
+    {"webhook-id", "webhook-timestamp", "webhook-signature", "idempotency-key", "content-type", "content-length"}
+)
 
 
 _CHANNEL_NEEDS: dict[str, tuple[tuple[str, ...], str]] = {

@@ -2,8 +2,8 @@
 
 Only http and https URLs are accepted and redirects are never followed: a webhook that answers
 3xx is recorded as failed, instead of the body being replayed to (or a GET sent to) another place.
-2xx means delivered; 408, 425, 429 and 5xx may pass later (RetryableDeliveryError, SQS retries);
-any other status is a permanent refusal.
+2xx means delivered; 408, 425, 429 and 5xx may pass later (RetryableDeliveryError, SQS retries,
+not before the reply's ``Retry-After``); any other status is a permanent refusal.
 """
 
 from __future__ import annotations
@@ -15,6 +15,9 @@ import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import Message
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,6 +38,8 @@ class InvalidEndpointError(ValueError):
 class HttpReply:
     status: int
     body: str
+    # Seconds the receiver asked us to wait (Retry-After, RFC 9110 section 10.2.3), if it did.
+    retry_after_seconds: int | None = None
 
 
 class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
@@ -90,7 +95,8 @@ def post(
             return HttpReply(response.status, _text(response.read(MAX_REPLY_BYTES)))
     except urllib.error.HTTPError as error:
         with error:
-            return HttpReply(error.code, _text(error.read(MAX_REPLY_BYTES)))
+            wait = retry_after_seconds(error.headers)
+            return HttpReply(error.code, _text(error.read(MAX_REPLY_BYTES)), wait)
     except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
         raise RetryableDeliveryError(f"{parts.hostname}: {error}") from error
 
@@ -116,8 +122,23 @@ def result_of(reply: HttpReply, what: str) -> DeliveryResult:
     if 200 <= reply.status < 300:
         return DeliveryResult("sent", f"{what} answered {reply.status}")
     if reply.status in RETRYABLE_STATUSES or reply.status >= 500:
-        raise RetryableDeliveryError(f"{what} answered {reply.status}")
+        raise RetryableDeliveryError(f"{what} answered {reply.status}", reply.retry_after_seconds)
     return DeliveryResult("failed", f"{what} answered {reply.status}: {reply.body[:200]}".rstrip(": "))
+
+
+def retry_after_seconds(headers: Message | None, now: datetime | None = None) -> int | None:
+    """``Retry-After`` as seconds from now: delta-seconds or an HTTP-date; None when absent or unreadable."""
+    value = (headers.get("Retry-After") if headers is not None else None) or ""
+    value = value.strip()
+    if value.isdigit():
+        return int(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0, int((when - (now or datetime.now(UTC))).total_seconds()))
 
 
 def _text(data: bytes) -> str:

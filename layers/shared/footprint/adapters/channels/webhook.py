@@ -1,37 +1,92 @@
 """Webhook: POST the message as JSON to the URL in the step's content (CRM, call centre, Zapier...).
 
 Content of a webhook step: ``url`` (required, http or https), ``headers`` (optional mapping of
-extra request headers), ``data`` (optional, anything the receiver needs; Liquid-rendered). Do not
-build the URL's host from visitor-supplied traits: string values are rendered with the profile.
+extra request headers), ``payload`` (optional, anything the receiver needs; Liquid-rendered). Do
+not build the URL's host from visitor-supplied traits: string values are rendered with the profile.
 
 Body: ``{"message_id", "journey_id", "journey_version", "node_id", "channel", "profile":
-{"profile_id", "user_id", "email", "phone", "traits"}, "context", "payload"}``; header
-``Idempotency-Key`` = the message's idempotency key, so a receiver can drop a POST it has seen.
-2xx delivered; 408/425/429/5xx and network errors retry; redirects and other 4xx are permanent.
+{"profile_id", "user_id", "email", "phone", "traits"}, "context", "payload"}``.
+
+Signed as the Standard Webhooks specification says, so receivers verify it with that
+specification's libraries (Python, Node, Go, ...): ``webhook-id`` (the message's idempotency key,
+the same on every retry, so a receiver drops a POST it has seen), ``webhook-timestamp`` (Unix
+seconds) and ``webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">`` with the stack's
+``whsec_`` secret. ``Idempotency-Key`` carries the same id for receivers that know that header.
+Signing is five lines of stdlib, so the layer does not take the specification's library (and its
+HTTP client) as a dependency; the tests verify with that library.
+
+2xx delivered; 408/425/429/5xx and network errors retry (honouring ``Retry-After``); redirects and
+other 4xx are permanent.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import base64
+import hashlib
+import hmac
+import json
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from footprint.adapters.channels.http_json import DEFAULT_TIMEOUT_SECONDS, deliver_json
+from footprint.adapters.channels.http_json import DEFAULT_TIMEOUT_SECONDS, InvalidEndpointError, post, result_of
+from footprint.clock import Clock
+from footprint.models.journey import RESERVED_WEBHOOK_HEADERS
 from footprint.models.messages import OutgoingMessage
 from footprint.models.profile import Profile
 from footprint.services.send import DeliveryResult
 
+SECRET_PREFIX = "whsec_"  # noqa: S105 - the prefix of a secret, not one
+
+SigningSecret = Callable[[], str | None]
+
+
+def no_signing_secret() -> str | None:
+    return None
+
+
+def signing_key(secret: str) -> bytes:
+    """The HMAC key of a Standard Webhooks secret: base64 after the optional ``whsec_`` prefix."""
+    encoded = secret.strip().removeprefix(SECRET_PREFIX)
+    return base64.b64decode(encoded + "=" * (-len(encoded) % 4))
+
+
+def signature(secret: str, webhook_id: str, timestamp: int, body: bytes) -> str:
+    signed = f"{webhook_id}.{timestamp}.".encode() + body
+    digest = hmac.new(signing_key(secret), signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
 
 class WebhookSender:
-    def __init__(self, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        signing_secret: SigningSecret = no_signing_secret,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    ) -> None:
+        self.clock = clock
+        self.signing_secret = signing_secret
         self.timeout = timeout
 
     def send(self, message: OutgoingMessage, profile: Profile, rendered: Mapping[str, Any]) -> DeliveryResult:
         url = str(rendered.get("url") or "").strip()
         extra = rendered.get("headers")
-        headers = {str(k): str(v) for k, v in extra.items()} if isinstance(extra, Mapping) else {}
-        headers["Idempotency-Key"] = message.idempotency_key
-        body = webhook_body(message, profile, rendered)
-        return deliver_json("webhook", url, body, headers=headers, timeout=self.timeout)
+        headers = {
+            str(k): str(v)
+            for k, v in (extra.items() if isinstance(extra, Mapping) else ())
+            if str(k).lower() not in RESERVED_WEBHOOK_HEADERS
+        }
+        body = json.dumps(webhook_body(message, profile, rendered), ensure_ascii=False, default=str).encode()
+        webhook_id = message.idempotency_key
+        timestamp = int(self.clock.now().timestamp())
+        headers |= {"webhook-id": webhook_id, "webhook-timestamp": str(timestamp), "Idempotency-Key": webhook_id}
+        secret = self.signing_secret()
+        if secret:
+            headers["webhook-signature"] = signature(secret, webhook_id, timestamp, body)
+        try:
+            reply = post(url, body, "application/json; charset=utf-8", headers=headers, timeout=self.timeout)
+        except InvalidEndpointError as error:
+            return DeliveryResult("failed", f"webhook: {error}")
+        return result_of(reply, "webhook")
 
 
 def webhook_body(message: OutgoingMessage, profile: Profile, rendered: Mapping[str, Any]) -> dict[str, Any]:

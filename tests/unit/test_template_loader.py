@@ -48,6 +48,10 @@ def local_physical_resources(template: Template) -> dict[str, PhysicalResource]:
         )
         for queue in template.queues
     }
+    physical |= {
+        logical_id: PhysicalResource.named(arn.format(service="secretsmanager", name=f"secret:local-{logical_id}"))
+        for logical_id, _ in template.resources_of_type("AWS::SecretsManager::Secret")
+    }
     physical["ScheduleGroup"] = PhysicalResource.named("footprint-local")
     physical["SchedulerRole"] = PhysicalResource.named(
         "scheduler", f"arn:aws:iam::{LOCAL_ACCOUNT_ID}:role/footprint-local-scheduler"

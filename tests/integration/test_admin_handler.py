@@ -100,7 +100,10 @@ class AdminApi:
 
 
 @pytest.fixture
-def admin(tables: Tables) -> AdminApi:
+def admin(tables: Tables, monkeypatch: pytest.MonkeyPatch) -> AdminApi:
+    # The channels the template turns on by default (email from SenderEmail, web push from VapidSecretName).
+    monkeypatch.setenv("SENDER_EMAIL", "noreply@example.com")
+    monkeypatch.setenv("VAPID_SECRET_NAME", "footprint/vapid")
     return AdminApi(admin_handler, tables)  # `tables` gives every test fresh moto and fresh wiring
 
 
@@ -227,6 +230,30 @@ def test_publishing_an_invalid_journey_stores_nothing(admin: AdminApi) -> None:
 
     assert admin.config_item("journey/services-consult/v1") is None
     assert admin.active_index() == {}
+
+
+CART_YAML = (ROOT / "journeys" / "cart-abandonment.yaml").read_text(encoding="utf-8")
+
+
+def test_a_journey_on_a_channel_this_stack_cannot_send_is_refused_at_validate_and_publish(admin: AdminApi) -> None:
+    # The template's defaults: SMS and Zalo ZNS off (SmsProvider and ZaloZnsSecretName empty).
+    for route in ("/admin/journeys/validate", "/admin/journeys"):
+        result = admin.call("POST", route, CART_YAML)
+        [error] = assert_error(result, 422, "channel_not_configured")
+
+        assert result.body["error"]["reason"] == "this stack cannot send zalo_zns"
+        assert error["location"] == "body.nodes.zalo_reminder.channel"
+        assert "set ZaloZnsSecretName" in error["message"]
+    assert admin.active_index() == {}
+
+
+def test_once_the_stack_sends_zns_the_same_journey_is_published(
+    admin: AdminApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ZALO_ZNS_SECRET_NAME", "footprint/zalo")
+
+    assert admin.call("POST", "/admin/journeys", CART_YAML).status == 201
+    assert admin.active_index() == {"cart-abandonment": 1}
 
 
 def test_list_shows_every_journey_its_versions_and_where_new_visitors_go(admin: AdminApi) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, get_args
 
 import boto3
 import pytest
@@ -548,6 +548,25 @@ def test_configured_channels_are_wired(settings: Settings) -> None:
     ]
     assert isinstance(channels["sms"], SmsRelaySender)
     assert channels["sms"].endpoint == "https://relay.example/sms"
+
+
+@pytest.mark.parametrize(
+    "update",
+    [
+        {"sender_email": "", "vapid_secret_name": ""},
+        {},
+        {"sms_provider": "sns", "zalo_zns_secret_name": "footprint/zalo"},
+        {"sms_provider_url": "https://relay.example/sms", "zalo_zns_provider_url": "https://relay.example/zns"},
+        {"sms_provider": "relay"},  # a relay without its URL is still off
+    ],
+)
+def test_publish_refuses_exactly_the_channels_send_cannot_deliver(settings: Settings, update: dict[str, str]) -> None:
+    configured = settings.model_copy(update={"sender_email": "shop@example.com", "vapid_secret_name": "v"} | update)
+
+    wired = set(send_wiring.channels(configured))
+
+    assert wired.isdisjoint(configured.unconfigured_channels())
+    assert wired | set(configured.unconfigured_channels()) == set(get_args(MessageChannel))
 
 
 def test_configured_sns_sms_and_direct_zalo_are_wired(settings: Settings) -> None:

@@ -49,6 +49,27 @@ class Settings(BaseSettings):
     # Events and journey steps are kept this long (DynamoDB TTL); profiles are kept until deleted.
     event_retention_days: int = 400
 
+    def unconfigured_channels(self) -> dict[str, str]:
+        """Channels this stack cannot send on, each with what turns it on (footprint.adapters.send_wiring
+        builds a sender for every other channel); journeys using them are refused at validate and publish."""
+        missing = {
+            "email": (self.sender_email, "set the SenderEmail parameter to a verified SES identity"),
+            "web_push": (self.vapid_secret_name, "set VapidSecretName to a secret holding the VAPID keys"),
+            "sms": (
+                self.sms_provider == "sns" or self.sms_provider_url,
+                "set the SmsProvider parameter (sns, or a relay URL)",
+            ),
+            "zalo_zns": (
+                self.zalo_zns_secret_name or self.zalo_zns_provider_url,
+                "set ZaloZnsSecretName to the secret holding the Zalo app's id, key and refresh token",
+            ),
+        }
+        return {
+            channel: f"{channel} is not configured on this stack: {how}"
+            for channel, (on, how) in missing.items()
+            if not on
+        }
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -79,6 +79,7 @@ def journey_admin() -> JourneyAdmin:
     return JourneyAdmin(
         DynamoJourneyCatalog(dynamodb(), settings.config_table, cache_seconds=0),
         steps=DynamoStepReader(dynamodb(), settings.steps_table),
+        unconfigured_channels=settings.unconfigured_channels(),
     )
 
 

@@ -18,7 +18,7 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from footprint.engine import SimulationLimitError, TimelineEntry
-from footprint.models.journey import Journey, JourneyDefinitionError, parse_duration
+from footprint.models.journey import Journey, JourneyDefinitionError, SendNode, parse_duration
 from footprint.services.content import JourneyContentError, journey_notes, load_checked_journey
 from footprint.services.reports import FunnelReport, StepReader, journey_report
 from footprint.services.simulation import (
@@ -149,18 +149,40 @@ class SimulationResult(BaseModel):
 
 
 class JourneyAdmin:
-    def __init__(self, catalog: JourneyCatalog, steps: StepReader | None = None) -> None:
+    def __init__(
+        self,
+        catalog: JourneyCatalog,
+        steps: StepReader | None = None,
+        unconfigured_channels: Mapping[str, str] | None = None,
+    ) -> None:
         self.catalog = catalog
         self.steps = steps
+        # channel -> why it cannot send on this stack (Settings.unconfigured_channels); none: all can.
+        self.unconfigured_channels = dict(unconfigured_channels or {})
 
     def validate(self, yaml_text: str) -> JourneySummary:
-        return JourneySummary.of(load_journey(yaml_text))
+        journey = load_journey(yaml_text)
+        self._refuse_unconfigured_channels(journey)
+        return JourneySummary.of(journey)
 
     def publish(self, yaml_text: str) -> PublishResult:
         """Store the version (idempotent for the same content); an active one takes new visitors from now."""
         journey = load_journey(yaml_text)
+        self._refuse_unconfigured_channels(journey)
         self.catalog.publish(journey, yaml_text)
         return PublishResult(journey=JourneySummary.of(journey), state=self.state(journey.id))
+
+    def _refuse_unconfigured_channels(self, journey: Journey) -> None:
+        """A send on a channel this stack cannot use would only ever be skipped: say so before publishing."""
+        problems = [
+            _problem(f"body.nodes.{node_id}.channel", self.unconfigured_channels[node.channel])
+            for node_id, node in journey.nodes.items()
+            if isinstance(node, SendNode) and node.channel in self.unconfigured_channels
+        ]
+        if problems:
+            channels = sorted({problem["message"].split(" ", 1)[0] for problem in problems})
+            reason = f"this stack cannot send {', '.join(channels)}"
+            raise InvalidJourneyError("channel_not_configured", reason, problems)
 
     def list_journeys(self) -> list[JourneyState]:
         active = self.catalog.active_index(fresh=True)

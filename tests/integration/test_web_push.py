@@ -204,9 +204,51 @@ def test_a_push_is_encrypted_for_the_subscription_and_signed_with_the_vapid_key(
         "body": "Ưu đãi 10% chỉ hôm nay",
         "url": "https://shop.example/vay-he",
         "icon": "https://shop.example/icon.png",
+        "image": "",
+        "badge": "",
         "tag": "view-no-cart",
+        "require_interaction": False,
+        "actions": [],
         "message_id": "view-no-cart:1:e-1:push-1:0",
+        "journey_id": "view-no-cart",
+        "node_id": "push-1",
+        "enrollment_id": "e-1",
+        "channel": "web_push",
+        "anonymous_id": None,
     }
+
+
+def test_every_web_push_option_of_the_journey_reaches_the_push_service_and_the_browser(
+    sender: WebPushSender, push_service: PushService
+) -> None:
+    browser = Browser()
+    visitor = profile_with(browser.subscription(f"{push_service.origin}/push/abc"))
+    visitor = visitor.model_copy(update={"anonymous_ids": ["anon-older", "anon-7"]})
+    options = {
+        "image": "https://shop.example/vay.jpg",
+        "badge": "https://shop.example/badge.png",
+        "tag": "summer-sale",
+        "require_interaction": True,
+        "actions": [{"action": "buy", "title": "Mua ngay", "url": "https://shop.example/cart"}],
+        "ttl": 600,
+        "urgency": "high",
+        "topic": "summer-sale",
+    }
+
+    assert sender.send(message(), visitor, RENDERED | options).status == "sent"
+
+    [request] = push_service.received
+    assert (request.headers["ttl"], request.headers["urgency"], request.headers["topic"]) == (
+        "600",
+        "high",
+        "summer-sale",
+    )
+    shown = browser.decrypt(request.body)
+    assert {name: shown[name] for name in ("image", "badge", "tag", "require_interaction", "actions")} == {
+        name: options[name] for name in ("image", "badge", "tag", "require_interaction", "actions")
+    }
+    # What the service worker's click reports back as message_clicked, for this visitor.
+    assert shown["anonymous_id"] == "anon-7"
 
 
 def test_another_browser_cannot_decrypt_and_another_key_does_not_verify(

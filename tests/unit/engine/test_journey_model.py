@@ -441,3 +441,61 @@ class TestJsonSchema:
         for path in sorted(JOURNEYS_DIR.glob("*.yaml")):
             parsed = load_journey_yaml(path.read_text(encoding="utf-8"), origin=path.name)
             assert Journey.model_validate(parsed.model_dump(mode="json")) == parsed, path.name
+
+
+class TestChannelOptions:
+    """Every option an adapter supports can be written in the journey, and is checked at publish."""
+
+    def test_web_push_options_and_webhook_headers_are_part_of_the_content(self) -> None:
+        push = {
+            "type": "send",
+            "channel": "web_push",
+            "content": {
+                "title": "{{ trigger.name }} giảm 10%",
+                "badge": "/badge.png",
+                "actions": [{"action": "buy", "title": "Mua {{ trigger.name }}", "url": "/cart"}],
+                "ttl": 3600,
+                "urgency": "high",
+                "topic": "summer-sale",
+                "tag": "summer-sale",
+                "require_interaction": True,
+            },
+        }
+        hook = {
+            "type": "send",
+            "channel": "webhook",
+            "content": {"url": "https://crm.example/h", "headers": {"X-Api-Key": "k"}},
+        }
+
+        built = flow(("push", push), ("hook", hook))
+
+        push_node, hook_node = built.nodes["push"], built.nodes["hook"]
+        assert isinstance(push_node, SendNode)
+        assert isinstance(hook_node, SendNode)
+        assert push_node.content is not None
+        assert push_node.content.urgency == "high"
+        assert push_node.content.actions[0].title == "Mua {{ trigger.name }}"
+        assert hook_node.content is not None
+        assert hook_node.content.headers == {"X-Api-Key": "k"}
+
+    @pytest.mark.parametrize(
+        ("content", "complaint"),
+        [
+            ({"title": "t", "urgency": "asap"}, "urgency"),
+            ({"title": "t", "topic": "no spaces allowed"}, "topic"),
+            ({"title": "t", "ttl": -1}, "ttl"),
+            ({"title": "t", "actions": [{"action": "a", "title": "1"}] * 3}, "actions"),
+            ({"url": "https://x.example", "headers": {"webhook-signature": "v1,x"}}, "set by Footprint"),
+            ({"url": "https://x.example", "headers": {"Bad Header": "x"}}, "headers"),
+        ],
+    )
+    def test_a_bad_option_is_refused_with_its_field(self, content: dict[str, Any], complaint: str) -> None:
+        channel = "webhook" if "url" in content and "title" not in content else "web_push"
+        message = problems_of(
+            {**TRIGGER_TO_SEND, "send": {"type": "send", "channel": channel, "content": content, "next": "done"}}
+        )
+
+        assert complaint in message
+
+
+TRIGGER_TO_SEND = {"start": {**TRIGGER, "next": "send"}, "done": {"type": "exit"}}

@@ -281,6 +281,14 @@ class FormField(_Strict):
     options: list[str] = Field(default_factory=list)
 
 
+class PushAction(_Strict):
+    """A button on a web push notification; ``url`` opens on its click (default: the push's url)."""
+
+    action: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")
+    title: str = Field(min_length=1)
+    url: str | None = None
+
+
 class MessageContent(_Strict):
     """What a message says. String values may use Liquid (``{{ trigger.product_name }}``,
     ``{{ profile.first_name | default: 'bạn' }}``); the send function renders them."""
@@ -292,6 +300,17 @@ class MessageContent(_Strict):
     image: str | None = None
     cta: str | None = None
     offer_code: str | None = None
+    # web_push: the small monochrome icon (Android), up to two buttons, and how the push service
+    # treats it (RFC 8030): how long it keeps the push for an offline browser, its urgency, and a
+    # topic under which a newer push replaces an undelivered older one. `tag` replaces an unread
+    # notification of the same tag on screen (default: the journey id).
+    badge: str | None = None
+    actions: list[PushAction] = Field(default_factory=list, max_length=2)
+    tag: str | None = Field(default=None, max_length=64)
+    ttl: int | None = Field(default=None, ge=0, le=28 * 24 * 3600)
+    urgency: Literal["very-low", "low", "normal", "high"] | None = None
+    topic: str | None = Field(default=None, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")
+    require_interaction: bool | None = None
     # email
     subject: str | None = None
     html: str | None = None

@@ -6,11 +6,13 @@ What a user configures: a Secrets Manager secret named by VAPID_SECRET_NAME hold
 P-256 point>", "subject": "mailto:ops@example.com"}``; the snippet subscribes browsers with that
 ``public_key`` as ``applicationServerKey``.
 
-Content of a web push step (Liquid-rendered): ``title``, ``body``, ``url`` (opened on click),
-``icon``, ``tag`` (defaults to the journey id, so a later push of the same journey replaces an
-unread earlier one), ``ttl`` (seconds the push service keeps it for an offline browser),
-``urgency`` (very-low, low, normal, high). The browser's service worker receives JSON
-``{title, body, url, icon, tag, message_id}``.
+Content of a web push step (Liquid-rendered; models.journey.MessageContent): ``title``, ``body``,
+``url`` (opened on click), ``icon``, ``image``, ``badge``, ``actions`` (up to two buttons, each
+``{action, title, url}``), ``tag`` (defaults to the journey id, so a later push of the same
+journey replaces an unread earlier one), ``require_interaction``, and for the push service
+(RFC 8030) ``ttl`` (seconds it keeps the push for an offline browser), ``urgency`` (very-low,
+low, normal, high) and ``topic`` (a newer push of the same topic replaces an undelivered one).
+The browser's service worker (footprint-sw.js) receives the JSON of :func:`push_payload`.
 
 Outcomes per subscription: 201 delivered; 404/410 subscription gone (permanent); 429, 5xx and
 network errors retry; other 4xx (bad VAPID key, payload too large) are permanent. With several
@@ -114,10 +116,12 @@ class WebPushSender:
             keys = self.keys()
         except VapidKeyError as error:
             raise RetryableDeliveryError(str(error)) from error
-        payload = json.dumps(push_payload(message, rendered), ensure_ascii=False)
+        payload = json.dumps(push_payload(message, rendered, profile), ensure_ascii=False)
         ttl = _int(rendered.get("ttl"), self.default_ttl)
         urgency = str(rendered.get("urgency") or "normal")
         headers: dict[str, str | int | float] = {"Urgency": urgency if urgency in URGENCIES else "normal"}
+        if rendered.get("topic"):
+            headers["Topic"] = str(rendered["topic"])
         attempts = _Attempts()
         for subscription in profile.web_push_subscriptions:
             self._push(subscription, payload, keys=keys, ttl=ttl, headers=headers, attempts=attempts)
@@ -162,15 +166,31 @@ class WebPushSender:
             attempts.delivered += 1
 
 
-def push_payload(message: OutgoingMessage, rendered: Mapping[str, Any]) -> dict[str, Any]:
-    """What the service worker receives."""
+def push_payload(message: OutgoingMessage, rendered: Mapping[str, Any], profile: Profile) -> dict[str, Any]:
+    """What the service worker receives: the notification, and what its click reports back as
+    ``message_clicked`` (the message's ids, and the visitor's anonymous id, because a service
+    worker cannot read the page's cookie). Only the subscribed browser can decrypt it."""
+    actions = rendered.get("actions")
     return {
         "title": str(rendered.get("title") or ""),
         "body": str(rendered.get("body") or ""),
         "url": str(rendered.get("url") or ""),
         "icon": str(rendered.get("icon") or ""),
+        "image": str(rendered.get("image") or ""),
+        "badge": str(rendered.get("badge") or ""),
         "tag": str(rendered.get("tag") or message.journey_id),
+        "require_interaction": bool(rendered.get("require_interaction")),
+        "actions": [
+            {"action": str(a.get("action")), "title": str(a.get("title") or ""), "url": str(a.get("url") or "")}
+            for a in (actions if isinstance(actions, list) else [])
+            if isinstance(a, Mapping)
+        ],
         "message_id": message.idempotency_key,
+        "journey_id": message.journey_id,
+        "node_id": message.node_id,
+        "enrollment_id": message.enrollment_id,
+        "channel": "web_push",
+        "anonymous_id": profile.anonymous_ids[-1] if profile.anonymous_ids else None,
     }
 
 

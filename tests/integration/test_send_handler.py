@@ -664,3 +664,95 @@ def test_a_second_attempt_while_the_first_calls_ses_delivers_nothing_more(stack:
     assert len(sent_emails()) == 1
     assert failures(stack.invoke(email(), message_ids=["m-1"])) == []
     assert len(sent_emails()) == 1
+
+
+# ------------------------------------------------------------------ pressure across journeys
+
+
+@pytest.fixture
+def capped(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Stack:
+    """The stack's MessagingPolicy: one email a day and two a week per visitor, across journeys."""
+    policy = {"frequency_caps": {"email": {"per_day": 1, "per_week": 2}}, "timezone": "Asia/Ho_Chi_Minh"}
+    monkeypatch.setenv("MESSAGING_POLICY", json.dumps(policy))
+    send_wiring.reset()
+    return stack
+
+
+def from_journey(journey_id: str, **fields: Any) -> str:
+    return email(f"{journey_id}:1:e-1:email-1:0", journey_id=journey_id, **fields)
+
+
+def test_two_journeys_cannot_together_send_more_than_the_stack_wide_cap(capped: Stack) -> None:
+    assert failures(capped.invoke(from_journey("welcome"))) == []
+    assert failures(capped.invoke(from_journey("cart-abandonment"))) == []
+
+    assert len(sent_emails()) == 1
+    assert capped.status_of("cart-abandonment:1:e-1:email-1:0") == (
+        "skipped",
+        "frequency cap: at most 1 email per day across journeys",
+    )
+    # The skip is a journey step, so the funnel shows where the message went.
+    steps = capped.dynamodb.scan(TableName=capped.tables.steps)["Items"]
+    assert [(s["node_id"]["S"], s["outcome"]["S"]) for s in steps] == [("email-1", "skipped")]
+
+
+def test_a_retried_message_is_not_counted_twice(capped: Stack) -> None:
+    first = from_journey("welcome")
+    capped.invoke(first)
+    capped.forget_idempotency_records()
+    capped.dynamodb.delete_item(TableName=capped.tables.messages, Key=outbox_key("welcome:1:e-1:email-1:0"))
+
+    assert failures(capped.invoke(first)) == []  # the same key again: its slot is already its own
+
+    assert capped.status_of("welcome:1:e-1:email-1:0")[0] == "sent"
+
+
+def test_the_cap_is_per_local_day_and_week_of_the_visitor(capped: Stack) -> None:
+    capped.invoke(from_journey("welcome"))
+    # 09:00 UTC is 16:00 in Hà Nội; 17:30 UTC is already the next local day.
+    capped.clock.advance(timedelta(hours=8, minutes=30))
+    capped.invoke(from_journey("cart-abandonment"))
+    capped.clock.advance(timedelta(days=1))
+    capped.invoke(from_journey("win-back"))
+
+    assert len(sent_emails()) == 2  # the week's two
+    assert capped.status_of("win-back:1:e-1:email-1:0") == (
+        "skipped",
+        "frequency cap: at most 2 email per week across journeys",
+    )
+
+
+def test_two_journeys_sending_at_the_same_moment_take_one_slot_between_them(capped: Stack) -> None:
+    bodies = [from_journey(f"journey-{n}") for n in range(6)]
+    threads = [threading.Thread(target=capped.invoke, args=(body,)) for body in bodies]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(sent_emails()) == 1
+
+
+def test_a_message_retried_into_quiet_hours_is_held_until_they_end(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sqs = boto3.client("sqs")
+    url = sqs.create_queue(QueueName="SendQueue")["QueueUrl"]
+    monkeypatch.setenv("SEND_QUEUE_URL", url)
+    send_wiring.reset()
+    quiet = {"start": "21:00", "end": "08:00", "behaviour": "hold"}
+    # 15:00 UTC is 22:00 in Hà Nội: quiet until 08:00 there, ten hours later.
+    stack.clock.advance(timedelta(hours=6))
+    sqs.send_message(QueueUrl=url, MessageBody=email(quiet_hours=quiet, timezone="Asia/Ho_Chi_Minh"))
+    [received] = sqs.receive_message(QueueUrl=url, AttributeNames=["All"])["Messages"]
+    record = sqs_record(received["Body"], received["MessageId"])
+    record["receiptHandle"] = received["ReceiptHandle"]
+
+    assert failures(dict(send_handler.handler({"Records": [record]}, LambdaContext()))) == [received["MessageId"]]
+
+    assert sent_emails() == []
+    assert stack.outbox_row(KEY) is None  # nothing settled: it comes back
+    assert round(seconds_hidden(url, received["MessageId"])) == 10 * 3600
+    stack.clock.advance(timedelta(hours=10))
+    assert failures(stack.invoke(received["Body"])) == []
+    assert len(sent_emails()) == 1

@@ -285,12 +285,17 @@ def test_the_environment_configures_settings_completely(template: Template, monk
     assert settings.config_cache_seconds == 60
 
 
-def test_every_function_gets_the_global_environment(template: Template) -> None:
+# Variables a single function reads on top of the global ones.
+OWN_ENVIRONMENT = {"SendFunction": {"MESSAGING_POLICY": "{}"}}
+
+
+def test_every_function_gets_the_global_environment_and_its_own(template: Template) -> None:
     physical = local_physical_resources(template)
     global_environment = template.function_environment(physical)
 
     for function in template.functions:
-        assert template.function_environment(physical, function.logical_id) == global_environment
+        own = OWN_ENVIRONMENT.get(function.logical_id, {})
+        assert template.function_environment(physical, function.logical_id) == global_environment | own
 
 
 def test_a_resource_without_a_physical_name_is_an_error(template: Template) -> None:

@@ -7,6 +7,8 @@ from functools import lru_cache
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from footprint.models.pressure import MessagingPolicy
+
 
 class Settings(BaseSettings):
     """Names of the stack's resources, as the SAM template passes them to every function."""
@@ -44,6 +46,8 @@ class Settings(BaseSettings):
     # ...or through a relay of your own (used when no Zalo secret is set).
     zalo_zns_provider_url: str = ""
     zalo_zns_provider_secret_name: str = ""
+    # Stack-wide frequency caps and default quiet hours, across journeys (JSON; models/pressure.py).
+    messaging_policy: MessagingPolicy = MessagingPolicy()
     # How long sources and journeys are cached in a warm Lambda before being read again.
     config_cache_seconds: int = 60
     # Events and journey steps are kept this long (DynamoDB TTL); profiles are kept until deleted.

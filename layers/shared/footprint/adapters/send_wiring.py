@@ -40,6 +40,7 @@ from footprint.adapters.channels.webhook import SigningSecret, WebhookSender, no
 from footprint.adapters.channels.zalo_tokens import DynamoTokenStore, ZaloAccessTokens
 from footprint.adapters.channels.zalo_zns import ZaloZnsRelaySender, ZaloZnsSender
 from footprint.adapters.outbox import DynamoOutbox
+from footprint.adapters.pressure_counter import DynamoPressureCounter
 from footprint.adapters.profiles_store import DynamoProfileStore
 from footprint.adapters.send_queue import SqsRetryLater
 from footprint.adapters.steps import DynamoStepLog
@@ -201,6 +202,8 @@ def send_service() -> SendService:
         metrics=PowertoolsDeliveryMetrics(),
         guard=idempotency_guard(settings),
         steps=DynamoStepLog(client, settings.steps_table, timedelta(days=settings.event_retention_days)),
+        policy=settings.messaging_policy,
+        pressure=DynamoPressureCounter(client, settings.messages_table),
     )
 
 

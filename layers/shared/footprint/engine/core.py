@@ -518,6 +518,8 @@ class _Run:
             content=node.content,
             template=node.template,
             trigger_properties=dict(enrollment.trigger.properties),
+            quiet_hours=journey.quiet_hours,
+            default_timezone=journey.default_timezone,
         )
         self.effects.append(message)
         enrollment.sends = [*enrollment.sends, SendRecord(at=self.now, channel=node.channel, node_id=node_id)][

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from footprint.engine.inputs import ProfileView, UtcDatetime, WakeUp
 from footprint.engine.state import Enrollment
-from footprint.models.journey import Channel, MessageContent
+from footprint.models.journey import Channel, MessageContent, QuietHours
 
 StepOutcome = Literal[
     "pending",  # a trigger with `unless` matched; entry waits out the window
@@ -67,6 +67,9 @@ class SendMessage(_Effect):
     template: str | None = None
     # Properties of the event that started the journey (the product being viewed...), for templates.
     trigger_properties: dict[str, Any] = Field(default_factory=dict)
+    # The journey's quiet hours and time zone, checked again by send just before the provider call.
+    quiet_hours: QuietHours | None = None
+    default_timezone: str | None = None
 
 
 class UpdateProfile(_Effect):

@@ -43,8 +43,8 @@ from pydantic import (
     model_validator,
 )
 
+from footprint.models.channels import MessageChannel
 from footprint.models.events import canonical_event_name
-from footprint.models.messages import MessageChannel
 
 Channel = MessageChannel
 CHANNELS: tuple[Channel, ...] = get_args(MessageChannel)

@@ -7,7 +7,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-MessageChannel = Literal["onsite_form", "onsite_push", "web_push", "email", "sms", "zalo_zns", "webhook"]
+from footprint.models.channels import MessageChannel
+from footprint.models.journey import QuietHours
+
+__all__ = ["DeliveryRecord", "DeliveryStatus", "MessageChannel", "OutgoingMessage"]
+
 DeliveryStatus = Literal["sent", "queued_onsite", "skipped", "failed"]
 
 
@@ -32,6 +36,10 @@ class OutgoingMessage(BaseModel):
     # What personalises this message, e.g. the product that triggered the journey.
     context: dict[str, Any] = Field(default_factory=dict)
     requested_at: datetime
+    # The journey's quiet hours and default time zone: send checks them again just before the
+    # provider call, so a message retried into quiet hours is held, not sent.
+    quiet_hours: QuietHours | None = None
+    timezone: str | None = None
 
 
 class DeliveryRecord(BaseModel):

@@ -263,4 +263,6 @@ def outgoing_message(effect: SendMessage, profile: Profile, now: datetime) -> Ou
         content=content,
         context={"trigger": effect.trigger_properties, "occurrence": effect.occurrence},
         requested_at=now,
+        quiet_hours=effect.quiet_hours,
+        timezone=effect.default_timezone,
     )

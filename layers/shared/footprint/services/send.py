@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -52,7 +53,9 @@ from typing import Any, Literal, Protocol
 
 from footprint.clock import Clock
 from footprint.engine import RecordStep, StepOutcome
+from footprint.engine.timing import in_quiet_hours, quiet_hours_end, visitor_zone
 from footprint.models.messages import DeliveryRecord, DeliveryStatus, MessageChannel, OutgoingMessage
+from footprint.models.pressure import CapWindow, MessagingPolicy, cap_windows
 from footprint.models.profile import Channel, Profile
 from footprint.templating import ContentRenderer, TemplateError, template_variables
 
@@ -200,6 +203,17 @@ class Outbox(Protocol):
         ...
 
 
+class PressureCounter(Protocol):
+    def admit(self, message: OutgoingMessage, profile_id: str, windows: Sequence[CapWindow]) -> CapWindow | None:
+        """Count ``message`` in every window at once, unless one is full: return that window, else None.
+        Counting the same message again (a retry) is free and admits it."""
+        ...
+
+
+class HeldForQuietHours(RetryableDeliveryError):
+    """Quiet hours began before the message left (a retry, a slow queue): SQS brings it back at their end."""
+
+
 class SendSteps(Protocol):
     def record(self, step: RecordStep) -> None:
         """Store the step once (a conditional put keyed by ``step.key``)."""
@@ -244,8 +258,12 @@ class SendService:
         pruner: SubscriptionPruner | None = None,
         steps: SendSteps | None = None,
         new_attempt_id: Callable[[], str] | None = None,
+        policy: MessagingPolicy | None = None,
+        pressure: PressureCounter | None = None,
     ) -> None:
         self.steps = steps
+        self.policy = policy or MessagingPolicy()
+        self.pressure = pressure
         self.profiles = profiles
         self.pruner = pruner
         self.outbox = outbox
@@ -362,11 +380,35 @@ class SendService:
         needs = PROFILE_CHANNEL[message.channel]
         if not profile.reachable_on(needs):
             return DeliveryResult("skipped", UNREACHABLE_REASON[needs])
+        quiet = self._quiet_now(message, profile)
+        if quiet is not None:
+            return quiet
         try:
             rendered = self.renderer.render(message.content, template_variables(message, profile))
         except TemplateError as error:
             return DeliveryResult("failed", f"template error: {error}")
+        # Last, once nothing else can refuse the message: a counted slot is a message that goes out.
+        windows = cap_windows(self.policy, message.channel, self.clock.now().astimezone(self._zone(message, profile)))
+        if windows and self.pressure is not None:
+            full = self.pressure.admit(message, profile.profile_id, windows)
+            if full is not None:
+                return DeliveryResult("skipped", f"frequency cap: {full.label}")
         return _Prepared(profile=profile, sender=sender, rendered=rendered)
+
+    def _zone(self, message: OutgoingMessage, profile: Profile) -> Any:
+        return visitor_zone(profile.timezone, message.timezone or self.policy.timezone)
+
+    def _quiet_now(self, message: OutgoingMessage, profile: Profile) -> DeliveryResult | None:
+        """The journey's quiet hours (or the stack's default) checked again at the last moment."""
+        quiet = message.quiet_hours or self.policy.quiet_hours
+        now = self.clock.now()
+        zone = self._zone(message, profile)
+        if quiet is None or message.channel not in quiet.channels or not in_quiet_hours(now, quiet, zone):
+            return None
+        if quiet.behaviour == "skip":
+            return DeliveryResult("skipped", "quiet hours")
+        wait = math.ceil((quiet_hours_end(now, quiet, zone) - now).total_seconds())
+        raise HeldForQuietHours(f"{message.idempotency_key} held: quiet hours for {wait} s", retry_after_seconds=wait)
 
     def _send(self, message: OutgoingMessage, prepared: _Prepared) -> DeliveryResult:
         try:

@@ -38,6 +38,10 @@ took another way out of a node in between), ``drop_off_rate`` = dropped / visito
 Per channel: ``sent`` = enrollments sent at least one message on it (failed and skipped ones left out),
 ``converted`` = those of them
 that converted (a conversion ends the run, so it came after the message).
+
+Per split node, ``experiments``: each variant and the holdout, entered, converted, rate, uplift
+against control with its 95 % interval and significance (footprint.services.experiments states the
+rules: control, test, minimum sample, winner).
 """
 
 from __future__ import annotations
@@ -52,7 +56,8 @@ from typing import Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from footprint.engine import RecordStep
-from footprint.models.journey import ExitNode, Journey
+from footprint.models.journey import ExitNode, Journey, SplitNode
+from footprint.services.experiments import HOLDOUT, ExperimentResult, experiment
 
 # Steps at the trigger that are not (yet) an entry.
 _NOT_A_VISIT = frozenset({"pending", "not_entered"})
@@ -125,6 +130,7 @@ class FunnelReport(BaseModel):
     nodes: list[NodeFunnel] = Field(default_factory=list)
     main_path: list[PathStep] = Field(default_factory=list)
     channels: list[ChannelFunnel] = Field(default_factory=list)
+    experiments: list[ExperimentResult] = Field(default_factory=list)
 
 
 @dataclass
@@ -196,7 +202,26 @@ def funnel(
             ChannelFunnel(channel=channel, sent=len(ids), converted=len(ids & converted))
             for channel, ids in sorted(by_channel.items(), key=lambda item: (-len(item[1]), item[0]))
         ],
+        experiments=_experiments(journey, nodes, converted),
     )
+
+
+def _experiments(journey: Journey | None, nodes: dict[str, _NodeSteps], converted: set[str]) -> list[ExperimentResult]:
+    results = []
+    for node_id, node in journey.nodes.items() if journey else ():
+        if not isinstance(node, SplitNode):
+            continue
+        steps = nodes.get(node_id)
+        arms: dict[str, set[str]] = {
+            branch.name: set(steps.by_branch.get(branch.name, set())) if steps else set() for branch in node.branches
+        }
+        if node.holdout is not None:
+            arms[HOLDOUT] = set(steps.by_outcome.get("holdout", set())) if steps else set()
+        if len(arms) < 2:
+            continue
+        control = HOLDOUT if node.holdout is not None else node.branches[0].name
+        results.append(experiment(node_id, arms, converted, control))
+    return results
 
 
 def _node_order(journey: Journey | None, nodes: dict[str, _NodeSteps]) -> list[str]:
@@ -376,6 +401,26 @@ def render_report(report: FunnelReport) -> str:
                 for channel in report.channels
             ],
             numeric=range(1, 4),
+        )
+    for result in report.experiments:
+        lines += ["", f"experiment at {result.node_id} (control: {result.control}): {result.verdict}"]
+        lines += _table(
+            ["arm", "entered", "converted", "rate", "uplift", "95 % CI", "p"],
+            [
+                [
+                    arm.name + (" (control)" if arm.control else ""),
+                    str(arm.entered),
+                    str(arm.converted),
+                    _percent(arm.rate),
+                    "-" if arm.uplift is None else f"{100 * arm.uplift:+.1f} pt",
+                    "-"
+                    if arm.uplift_low is None or arm.uplift_high is None
+                    else f"{100 * arm.uplift_low:+.1f} to {100 * arm.uplift_high:+.1f}",
+                    "-" if arm.p_value is None else f"{arm.p_value:.3f}" + ("" if arm.enough_data else " (few)"),
+                ]
+                for arm in result.arms
+            ],
+            numeric=range(1, 7),
         )
     return "\n".join(lines)
 

@@ -22,8 +22,11 @@ def tracked(
     after: timedelta | None = None,
     source_id: str = "demo",
     message_id: str | None = None,
+    trust: str = "server",
     **fields: Any,
 ) -> TrackedEvent:
+    """A stored event. It comes from a trusted backend unless the test says otherwise (``trust``):
+    tests of the trust model state it, every other test means a call whose identity holds."""
     moment = at or T0 + (after or timedelta())
     return TrackedEvent(
         source_id=source_id,
@@ -34,5 +37,6 @@ def tracked(
         user_id=user_id,
         timestamp=moment,
         received_at=moment,
+        trust=trust,  # type: ignore[arg-type]
         **fields,
     )

@@ -12,6 +12,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 EventType = Literal["track", "identify", "page", "screen", "alias", "group"]
+# Who vouches for the identity a call names (set by track, see footprint.identity and the trust model
+# in docs/architecture.md): "server" = a trusted source's write key, which only a site's backend
+# holds; "signed" = a browser call whose userId carries a valid user_hash; "browser" = nobody (the
+# public write key alone). Events stored before the trust model have none and count as "browser".
+Trust = Literal["browser", "signed", "server"]
 
 
 class TrackedEvent(BaseModel):
@@ -36,11 +41,17 @@ class TrackedEvent(BaseModel):
     original_timestamp: datetime | None = None
     sent_at: datetime | None = None
     received_at: datetime
+    trust: Trust = "browser"
 
     @property
     def visitor_id(self) -> str:
         """The id the event arrived under: the device's anonymous id, else the user id."""
         return self.anonymous_id or self.user_id or ""
+
+    @property
+    def identity_verified(self) -> bool:
+        """Whether the userId of this call is proven (a trusted source, or a valid user_hash)."""
+        return self.trust != "browser"
 
     @property
     def canonical_event(self) -> str:

@@ -11,7 +11,10 @@ Decisions:
 - a message without ``messageId`` gets one derived from a hash of its content
   (:func:`derive_message_id`), so a retried call lands on the same item;
 - the stored time is corrected for the client's clock skew with Segment's rule
-  (:func:`corrected_timestamp`).
+  (:func:`corrected_timestamp`);
+- a signed identity (``user_hash``, footprint.identity) travels in ``context.user_hash``, which
+  every Segment library can set; a top-level ``user_hash`` (Footprint's own snippet and onsite
+  API) is accepted too and moved there. Track checks it and does not store it.
 """
 
 from __future__ import annotations
@@ -106,6 +109,20 @@ class SegmentMessage(BaseModel):
     version: int | str | None = None
     write_key: str | None = Field(default=None, alias="writeKey")
     metadata: FreeMap = Field(default_factory=dict, alias="_metadata")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _user_hash_into_context(cls, data: Any) -> Any:
+        """A top-level ``user_hash`` is read as ``context.user_hash`` (which wins if both are set)."""
+        if not isinstance(data, dict) or "user_hash" not in data:
+            return data
+        moved = {key: value for key, value in data.items() if key != "user_hash"}
+        context = moved.get("context")
+        if context is None:
+            context = {}
+        if isinstance(context, dict):
+            moved["context"] = {"user_hash": data["user_hash"], **context}
+        return moved
 
     @model_validator(mode="after")
     def _has_an_identity(self) -> SegmentMessage:
@@ -206,6 +223,16 @@ class Source(BaseModel):
     # Server-side key that signs userIds (footprint.identity): a browser call naming a known contact
     # counts as that contact only with a valid ``user_hash``. Never shown to browsers or in reprs.
     identity_secret: str | None = Field(default=None, repr=False)
+    # A backend's write key, never put in a page: its calls are trusted to name any contact and to
+    # set addresses and consent directly (see the trust model in docs/architecture.md). A trusted
+    # source accepts no browser origin, so a key pasted into a page by mistake fails loudly.
+    trusted: bool = False
+
+    @model_validator(mode="after")
+    def _trusted_keys_stay_off_pages(self) -> Source:
+        if self.trusted and self.allowed_origins:
+            raise ValueError("a trusted source is for servers only: it cannot have allowed_origins")
+        return self
 
     def allows_origin(self, origin: str) -> bool:
         return any(origin_matches(origin, pattern) for pattern in self.allowed_origins)

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from footprint import clock
+from footprint.identity import vouched
 from footprint.models.events import EventType, TrackedEvent
 from footprint.models.segment import (
     MAX_BATCH_MESSAGES,
@@ -164,6 +165,8 @@ class IngestService:
                 "origin_not_allowed", f"origin {request.origin!r} is not allowed to send to this source"
             )
         events = tracked_events(payload, request.call, source_id=source.source_id, received_at=self.now())
+        # Who vouches for each call's userId (the trust model in docs/architecture.md).
+        events = [vouched(event, source) for event in events]
         self.quotas.admit(source, len(events))
         self.store.put_events(events)
         self.quotas.record(source, len(events))

@@ -7,6 +7,11 @@ off the request path, on the stream. Each event is folded exactly once: the prof
 a redelivered stream record finds the marker and leaves the profile alone (its journeys still run;
 they dedupe on their own). The marker is not on the event item because a re-sent messageId
 overwrites that item.
+
+Identity follows the trust model (docs/architecture.md): only a call whose userId is vouched for
+(``TrackedEvent.identity_verified``) finds, binds or merges by userId. Any other call belongs to
+the browser's own anonymous visitor, whatever userId it names. Two profiles that each have a
+userId (two people on one shared browser) are merged only by a trusted source's ``alias`` call.
 """
 
 from __future__ import annotations
@@ -78,11 +83,18 @@ class ProfileService:
             profiles = self._load([target, *([other] if other else [])])
             current = profiles.get(target) or new_profile(target, event.source_id)
             target = current.profile_id  # a stale alias may have redirected us
+            if _someone_else(current, event):
+                # The browser is known as another contact (a shared computer): this login gets the
+                # profile of its own userId, and the browser's alias follows it.
+                target = profile_id_for(event.source_id, "user", event.user_id or "")
+                profiles |= self._load([target])
+                current = profiles.get(target) or new_profile(target, event.source_id)
+                other = None
             to_write: list[tuple[Profile, int]] = []
             aliases = self._event_aliases(event, target)
             merged_from = None
-            if other and other in profiles and profiles[other].profile_id != target:
-                loser = profiles[other]
+            loser = profiles.get(other) if other else None
+            if loser is not None and loser.profile_id != target and _may_merge(event, current, loser):
                 current, merged_loser = merge_profiles(current, loser)
                 to_write.append((merged_loser.model_copy(update={"revision": loser.revision + 1}), loser.revision))
                 aliases |= {alias_key(event.source_id, "anon", a): target for a in loser.anonymous_ids}
@@ -108,12 +120,20 @@ class ProfileService:
         """The profile this event belongs to, another one it reveals to be the same person, and
         the aliases found on the way."""
         src = event.source_id
+        if not event.identity_verified:
+            # Nobody vouches for the userId: the call is its browser's own (a call with only a
+            # userId is a visitor of its own, apart from the contact of that userId).
+            own = _own_alias(event)
+            found = self.store.get_aliases([own])
+            return found.get(own, profile_id_for(src, "anon", event.visitor_id)), None, found
         user_ids = [event.user_id] if event.user_id else []
         anon_ids = [event.anonymous_id] if event.anonymous_id else []
         if event.type == "alias" and event.previous_id:
-            # alias(previousId -> userId): previousId may be an old anonymous id or user id.
+            # alias(previousId -> userId): previousId may be an old anonymous id or, from a trusted
+            # source only, a user id (a signed userId proves nothing about another one).
             anon_ids.append(event.previous_id)
-            user_ids.append(event.previous_id)
+            if event.trust == "server":
+                user_ids.append(event.previous_id)
         lookup = [alias_key(src, "user", u) for u in user_ids] + [alias_key(src, "anon", a) for a in anon_ids]
         found = self.store.get_aliases(lookup)
         by_user = next((found[alias_key(src, "user", u)] for u in user_ids if alias_key(src, "user", u) in found), None)
@@ -144,9 +164,29 @@ class ProfileService:
 
     @staticmethod
     def _event_aliases(event: TrackedEvent, target: str) -> dict[str, str]:
+        if not event.identity_verified:
+            return {_own_alias(event): target}
         aliases: dict[str, str] = {}
         if event.anonymous_id:
             aliases[alias_key(event.source_id, "anon", event.anonymous_id)] = target
         if event.user_id:
             aliases[alias_key(event.source_id, "user", event.user_id)] = target
         return aliases
+
+
+def _own_alias(event: TrackedEvent) -> str:
+    """The alias of the visitor a call nobody vouches for belongs to: its anonymous id, else the
+    id it came with, in the anonymous namespace (so it never reaches the contact of that userId)."""
+    return alias_key(event.source_id, "anon", event.visitor_id)
+
+
+def _someone_else(profile: Profile, event: TrackedEvent) -> bool:
+    """Whether a vouched-for userId finds its browser's profile bound to a different userId."""
+    return bool(event.identity_verified and event.user_id and profile.user_id and profile.user_id != event.user_id)
+
+
+def _may_merge(event: TrackedEvent, winner: Profile, loser: Profile) -> bool:
+    """Two contacts (each with its own userId) merge only by a trusted ``alias``; an anonymous
+    profile merges into the contact a vouched-for call names."""
+    both_known = winner.user_id and loser.user_id and winner.user_id != loser.user_id
+    return not both_known or (event.trust == "server" and event.type == "alias")

@@ -142,17 +142,31 @@ def _named_only(stack_name: str, logical_id: str, resource_type: str) -> Physica
     return PhysicalResource.named(name, arns.get(resource_type))
 
 
-def seed_demo_source(clients: AwsClients, resources: StackResources, write_key: str) -> None:
-    """The demo shop's source, so the demo page and the printed curl line work out of the box."""
-    source = {
+def seed_demo_source(
+    clients: AwsClients,
+    resources: StackResources,
+    write_key: str,
+    server_write_key: str | None = None,
+    identity_secret: str | None = None,
+) -> None:
+    """The demo shop's sources, so the demo page and the printed curl line work out of the box: the
+    page's key (browser calls; userIds count with a user_hash signed by ``identity_secret``) and,
+    for backend calls, a trusted key of the same source (docs/architecture.md, trust model)."""
+    source: dict[str, object] = {
         "source_id": "demo",
         "name": "Demo shop",
         "allowed_origins": ["http://localhost:*", "http://127.0.0.1:*"],
     }
-    clients.dynamodb.put_item(
-        TableName=resources.table_name("ConfigTable"),
-        Item={"id": {"S": f"source/{write_key}"}, "value": {"S": json.dumps(source)}},
-    )
+    if identity_secret:
+        source["identity_secret"] = identity_secret
+    items = {write_key: source}
+    if server_write_key:
+        items[server_write_key] = {"source_id": "demo", "name": "Demo shop backend", "trusted": True}
+    for key, value in items.items():
+        clients.dynamodb.put_item(
+            TableName=resources.table_name("ConfigTable"),
+            Item={"id": {"S": f"source/{key}"}, "value": {"S": json.dumps(value)}},
+        )
 
 
 def verify_sender(clients: AwsClients, sender_email: str) -> None:

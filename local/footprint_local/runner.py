@@ -96,6 +96,8 @@ def banner(stack: LocalStack, warp: float) -> str:
             "",
             "Send a tracking call with the demo write key:",
             f"  {stack.curl_example()}",
+            f"Backend calls (trusted: they may name any userId) use {stack.server_write_key}; the demo page"
+            f" signs userIds with the identity secret {stack.identity_secret!r}.",
             "",
             "Ctrl-C stops everything.",
             "",

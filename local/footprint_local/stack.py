@@ -49,6 +49,10 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEFAULT_WRITE_KEY = "demo-write-key"
+# The demo shop backend's trusted key, and the secret that signs userIds for the demo page: local
+# values only (a deployment keeps both out of pages and out of the repository).
+DEFAULT_SERVER_WRITE_KEY = "demo-server-key"
+DEMO_IDENTITY_SECRET = "demo-identity-secret"  # noqa: S105 (a local demo value, documented)
 DEFAULT_STACK_NAME = "footprint-local"
 # Without a bound, Lambda retries a failing stream batch until the record expires; locally it would
 # block the shard for good.
@@ -65,6 +69,7 @@ class LocalStack:
         moto_port: int = 0,
         clock: Clock | None = None,
         write_key: str = DEFAULT_WRITE_KEY,
+        server_write_key: str = DEFAULT_SERVER_WRITE_KEY,
         template: Template | None = None,
         template_path: Path | str | None = None,
         stack_name: str = DEFAULT_STACK_NAME,
@@ -76,6 +81,8 @@ class LocalStack:
     ) -> None:
         self.clock: Clock = clock or WarpClock(1.0)
         self.write_key = write_key
+        self.server_write_key = server_write_key
+        self.identity_secret = DEMO_IDENTITY_SECRET
         self.template = template or load_template(template_path)
         self.stack_name = stack_name
         self._journeys_dir = journeys_dir
@@ -131,7 +138,7 @@ class LocalStack:
         self._resources = provision(self.template, self._clients, self.stack_name)
 
         self._build_functions()
-        seed_demo_source(self._clients, self._resources, self.write_key)
+        seed_demo_source(self._clients, self._resources, self.write_key, self.server_write_key, self.identity_secret)
         # What a deployment sets up by hand before the first send: a verified sender, VAPID keys.
         sender = os.environ.get("SENDER_EMAIL")
         if sender:

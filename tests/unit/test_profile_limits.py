@@ -34,13 +34,11 @@ def hostile_events(count: int) -> list[TrackedEvent]:
     """Every collection grown as fast as the tracking API allows: new trait keys with the largest
     values, new event names, anonymous ids, push subscriptions, huge product properties and
     campaign fields. Built from a few templates, so 100,000 of them take little time."""
-    track = tracked(event="x", anonymous_id="a", trust="browser")
-    product = tracked(
-        event="product_viewed",
-        anonymous_id="a",
-        trust="browser",
-        properties={f"p{n}": long_text("v", 900) for n in range(30)},
-        context={"campaign": {key: long_text(key, 5000) for key in ("source", "medium", "name", "term", "content")}},
+    campaign = {key: long_text(key, 5000) for key in ("source", "medium", "name", "term", "content")}
+    context = {"campaign": campaign, "page": {"referrer": "https://ref.example/" + "r" * 5000}}
+    track = tracked(event="x", anonymous_id="a", trust="browser", context=context)
+    product = track.model_copy(
+        update={"event": "product_viewed", "properties": {f"p{n}": long_text("v", 900) for n in range(30)}}
     )
     events: list[TrackedEvent] = []
     anonymous_id = "a"
@@ -96,6 +94,9 @@ def test_a_visitor_with_100000_events_stays_well_below_the_item_limit() -> None:
     assert len(profile.web_push_subscriptions) == limits.MAX_WEB_PUSH_SUBSCRIPTIONS
     assert profile.web_push_subscriptions[-1].endpoint.startswith("https://push.example/99402")
     # What is stored reads back as the same profile, and is under half of DynamoDB's 400 KB.
+    assert profile.last_touch is not None
+    assert profile.last_touch.campaign is not None
+    assert len(profile.last_touch.campaign) == limits.MAX_SHORT_TEXT_CHARS
     assert profile_from_item(profile_to_item(profile)) == profile
     assert item_bytes(profile) < DYNAMODB_ITEM_LIMIT / 2
 

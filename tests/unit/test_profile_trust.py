@@ -239,3 +239,15 @@ def test_a_trusted_alias_still_merges_two_user_ids() -> None:
     update = svc.apply(tracked("alias", anonymous_id=None, user_id="u-lan-new", previous_id="u-lan"), T0)
     assert update.merged_from == lan
     assert store.profiles[lan].merged_into == update.profile.profile_id
+
+
+def test_a_shared_browser_logging_in_as_another_existing_contact_does_not_merge_the_two() -> None:
+    svc, store = service()
+    lan = lan_is_known(svc)
+    minh = svc.apply(tracked("identify", anonymous_id="minh-phone", user_id="u-minh"), T0).profile.profile_id
+    update = svc.apply(tracked("identify", anonymous_id="lan-phone", user_id="u-minh", trust="signed"), T0)
+    assert update.merged_from is None
+    assert update.profile.profile_id == minh
+    assert store.profiles[lan].merged_into is None
+    assert store.profiles[minh].merged_into is None
+    assert store.aliases[alias_key("demo", "anon", "lan-phone")] == minh

@@ -12,6 +12,14 @@ V1_PATHS = (
     "/v1/group",
     *(f"/v1/{short}" for short in "btipasg"),  # analytics.js short paths
 )
+# The visitor's side (footprint.services.onsite), also TrackFunction's.
+BROWSER_ROUTES = {
+    ("GET", "/footprint.js"),
+    ("GET", "/footprint-sw.js"),
+    ("GET", "/v1/projects/{writeKey}/settings"),
+    ("POST", "/v1/onsite"),
+    ("POST", "/v1/onsite/ack"),
+}
 ADMIN_ROUTES = {
     ("GET", "/admin/journeys"),
     ("POST", "/admin/journeys"),

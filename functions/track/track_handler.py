@@ -5,6 +5,11 @@ the one-letter paths analytics.js posts to when its apiHost points here (/v1/b, 
 /v1/p, /v1/s, /v1/g, /v1/a). Success is Segment's ``{"success": true}``; every error is
 ``{"error": {"code", "reason", "errors"}}`` with the status chosen in ``STATUS_BY_ERROR``; a 429
 (a source over its rate or daily quota, footprint.services.quotas) also carries ``Retry-After``.
+
+The visitor's side (footprint.services.onsite): GET /footprint.js and /footprint-sw.js, GET
+/v1/projects/{writeKey}/settings, POST /v1/onsite (the visitor's pending onsite messages) and POST
+/v1/onsite/ack (shown, clicked, dismissed, submitted). Answers to a browser name its origin in
+Access-Control-Allow-Origin when the source allows it.
 """
 
 from __future__ import annotations
@@ -13,12 +18,12 @@ from http import HTTPStatus
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from footprint.adapters.wiring import ingest_service
+from footprint.adapters.wiring import ingest_service, onsite_service
 from footprint.http_api import JsonResponse, answer_unknown_routes_and_bugs, error_response, json_response
 from footprint.models.events import EventType
 from footprint.services.ingest import (
@@ -31,6 +36,7 @@ from footprint.services.ingest import (
     UnauthorizedError,
     UnsupportedEncodingError,
 )
+from footprint.services.onsite import Answer, IdentityRequiredError, NotFoundError
 from footprint.services.quotas import TooManyRequestsError
 
 logger = Logger()
@@ -46,23 +52,45 @@ STATUS_BY_ERROR: dict[type[IngestError], HTTPStatus] = {
     UnsupportedEncodingError: HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
     StoreUnavailableError: HTTPStatus.SERVICE_UNAVAILABLE,
     TooManyRequestsError: HTTPStatus.TOO_MANY_REQUESTS,
+    IdentityRequiredError: HTTPStatus.FORBIDDEN,
+    NotFoundError: HTTPStatus.NOT_FOUND,
 }
+SCRIPT_TYPE = "text/javascript; charset=utf-8"
+SCRIPT_CACHE = "public, max-age=300"
+SETTINGS_CACHE = "public, max-age=60"
+
+
+def tracking_request(call: EventType | None = None) -> TrackingRequest:
+    request = app.current_event
+    return TrackingRequest(
+        call=call,
+        body=request.body,
+        is_base64_encoded=bool(request.is_base64_encoded),
+        authorization=request.headers.get("authorization"),
+        origin=request.headers.get("origin"),
+        content_encoding=request.headers.get("content-encoding"),
+    )
+
+
+def with_cors(response: JsonResponse, allowed_origin: str | None) -> JsonResponse:
+    """Name the (already checked) origin, so the page may read the answer and its Retry-After."""
+    if allowed_origin:
+        response.headers["Access-Control-Allow-Origin"] = allowed_origin
+        response.headers["Access-Control-Expose-Headers"] = "Retry-After"
+        response.headers["Vary"] = "Origin"
+    return response
+
+
+def answer(result: Answer, cache_control: str = "no-store") -> JsonResponse:
+    response = json_response(result.body)
+    response.headers["Cache-Control"] = cache_control
+    return with_cors(response, result.allowed_origin)
 
 
 def ingest(call: EventType | None) -> JsonResponse:
-    request = app.current_event
-    result = ingest_service().ingest(
-        TrackingRequest(
-            call=call,
-            body=request.body,
-            is_base64_encoded=bool(request.is_base64_encoded),
-            authorization=request.headers.get("authorization"),
-            origin=request.headers.get("origin"),
-            content_encoding=request.headers.get("content-encoding"),
-        )
-    )
+    result = ingest_service().ingest(tracking_request(call))
     metrics.add_metric(name="EventsAccepted", unit=MetricUnit.Count, value=result.accepted)
-    return json_response({"success": True, "accepted": result.accepted})
+    return with_cors(json_response({"success": True, "accepted": result.accepted}), result.allowed_origin)
 
 
 @app.post("/v1/batch")
@@ -107,6 +135,41 @@ def alias() -> JsonResponse:
     return ingest("alias")
 
 
+@app.get("/footprint.js")
+def script() -> Response[bytes]:
+    return web_file("footprint.js")
+
+
+@app.get("/footprint-sw.js")
+def service_worker() -> Response[bytes]:
+    return web_file("footprint-sw.js")
+
+
+def web_file(name: str) -> Response[bytes]:
+    served = onsite_service().script(name, app.current_event.headers.get("if-none-match"))
+    # Any page may load the script (a <script> tag or a service worker's importScripts).
+    headers = {"Cache-Control": SCRIPT_CACHE, "ETag": served.etag, "Access-Control-Allow-Origin": "*"}
+    if served.status == HTTPStatus.NOT_MODIFIED:
+        return Response(HTTPStatus.NOT_MODIFIED.value, None, b"", headers)
+    return Response(HTTPStatus.OK.value, SCRIPT_TYPE, served.body, headers)
+
+
+@app.get("/v1/projects/<write_key>/settings")
+def project_settings(write_key: str) -> JsonResponse:
+    origin = app.current_event.headers.get("origin")
+    return answer(onsite_service().settings(write_key, origin), SETTINGS_CACHE)
+
+
+@app.post("/v1/onsite")
+def onsite_inbox() -> JsonResponse:
+    return answer(onsite_service().pending(tracking_request()))
+
+
+@app.post("/v1/onsite/ack")
+def onsite_ack() -> JsonResponse:
+    return answer(onsite_service().ack(tracking_request()))
+
+
 @app.exception_handler(IngestError)
 def refused(error: IngestError) -> JsonResponse:
     status = next(
@@ -121,10 +184,12 @@ def refused(error: IngestError) -> JsonResponse:
         # Delta-seconds (RFC 9110) a client waits before retrying; the template exposes it to browsers.
         response.headers["Retry-After"] = str(error.retry_after_seconds)
         metrics.add_metric(name="RequestsLimited", unit=MetricUnit.Count, value=1)
-    return response
+    return with_cors(response, error.allowed_origin)
 
 
-answer_unknown_routes_and_bugs(app, logger, "POST to /v1/batch, /v1/track, /v1/identify, ...")
+answer_unknown_routes_and_bugs(
+    app, logger, "POST to /v1/batch, /v1/track, /v1/identify, ..., /v1/onsite; GET /footprint.js"
+)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

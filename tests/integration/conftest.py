@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from functools import cache
+from typing import TYPE_CHECKING
 
 import boto3
 import botocore.loaders
@@ -17,6 +18,7 @@ import pytest
 from moto import mock_aws
 
 from footprint.adapters import wiring
+from footprint_local.template import TableSpec, load_template
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -35,12 +37,9 @@ class Tables:
     client: DynamoDBClient
 
 
-def _key_schema(hash_key: str, range_key: str | None = None) -> dict[str, Any]:
-    keys = [(hash_key, "HASH")] + ([(range_key, "RANGE")] if range_key else [])
-    return {
-        "KeySchema": [{"AttributeName": name, "KeyType": kind} for name, kind in keys],
-        "AttributeDefinitions": [{"AttributeName": name, "AttributeType": "S"} for name, _ in keys],
-    }
+@cache
+def _table_specs() -> dict[str, TableSpec]:
+    return {spec.logical_id: spec for spec in load_template().tables}
 
 
 # One loader for the whole run: it caches the parsed service models, which every new session
@@ -70,19 +69,9 @@ def tables(moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Tables]:
         "idempotency": "footprint-idempotency",
         "steps": "footprint-steps",
     }
-    schemas = {
-        "events": _key_schema("pk", "sk"),
-        "profiles": _key_schema("pk", "sk"),
-        "config": _key_schema("id"),
-        "messages": _key_schema("pk", "sk"),
-        "idempotency": _key_schema("id"),
-        "steps": _key_schema("pk", "sk"),
-    }
+    # The template's own key schemas and indexes (the OnsiteInbox GSI), so tests and stack cannot drift.
     for role, name in names.items():
-        extra: dict[str, Any] = {}
-        if role == "events":
-            extra["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}
-        client.create_table(TableName=name, BillingMode="PAY_PER_REQUEST", **schemas[role], **extra)
+        client.create_table(**_table_specs()[f"{role.capitalize()}Table"].create_table_kwargs(name))
         ttl_attribute = "expiration" if role == "idempotency" else "expires_at"
         client.update_time_to_live(
             TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl_attribute}

@@ -456,6 +456,10 @@ def record(key: str, status: Any = "sent", channel: MessageChannel = "email") ->
     )
 
 
+def keys_of(idempotency_key: str) -> dict[str, Any]:
+    return {"pk": {"S": f"message#{idempotency_key}"}, "sk": {"S": "message"}}
+
+
 # The protocol itself (claim, take over, mark calling, settle, release) is in test_outbox_contract.py.
 
 
@@ -477,7 +481,7 @@ def test_a_settled_row_keeps_the_message_s_fields_and_expires(outbox: DynamoOutb
         "attempt_id": "a-1",
     }
     assert int(item["expires_at"]["N"]) == int((T0 + timedelta(days=400)).timestamp())
-    assert "onsite_pending" not in item
+    assert "onsite_inbox" not in item
 
 
 def test_an_open_claim_is_not_a_record(outbox: DynamoOutbox) -> None:
@@ -506,6 +510,32 @@ def test_queued_onsite_rows_are_the_profile_s_inbox_until_shown(outbox: DynamoOu
 
     assert [r.idempotency_key for r in outbox.pending_onsite("p-1")] == ["c"]
     assert outbox.get("unknown") is None
+    shown = outbox.client.get_item(TableName=outbox.table_name, Key=keys_of("a"))["Item"]
+    assert "onsite_inbox" not in shown
+    assert shown["status"]["S"] == "queued_onsite"  # the delivery record itself stays
+
+
+def test_the_inbox_is_a_query_of_the_sparse_index_oldest_first_from_a_time_on(outbox: DynamoOutbox) -> None:
+    calls: list[str] = []
+    outbox.client.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
+    for minutes, key in ((5, "late"), (0, "early"), (2, "middle")):
+        outbox.claim(message("onsite_form", key), "a-1", T0)
+        queued = record(key, "queued_onsite", "onsite_form").model_copy(
+            update={"sent_at": T0 + timedelta(minutes=minutes)}
+        )
+        outbox.settle(queued, "a-1")
+    calls.clear()
+
+    assert [r.idempotency_key for r in outbox.pending_onsite("p-1")] == ["early", "middle", "late"]
+    assert [r.idempotency_key for r in outbox.pending_onsite("p-1", limit=2)] == ["early", "middle"]
+    since = T0 + timedelta(minutes=1)
+    assert [r.idempotency_key for r in outbox.pending_onsite("p-1", since=since)] == ["middle", "late"]
+    assert set(calls) == {"Query"}  # never a Scan
+
+    outbox.mark_onsite_shown("early", T0 + timedelta(minutes=9))
+    outbox.mark_onsite_shown("early", T0 + timedelta(minutes=20))  # a retried ack keeps the first time
+    item = outbox.client.get_item(TableName=outbox.table_name, Key=keys_of("early"))["Item"]
+    assert item["shown_at"]["S"] == (T0 + timedelta(minutes=9)).isoformat()
 
 
 # ------------------------------------------------------------------ which channels are configured

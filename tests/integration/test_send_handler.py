@@ -205,9 +205,10 @@ def test_onsite_messages_wait_in_the_outbox_for_the_browser(stack: Stack) -> Non
 
     row = stack.outbox_row("k-onsite")
     assert row is not None
-    assert (row["status"]["S"], row["onsite_pending"]["S"], row["profile_id"]["S"]) == (
+    # In the visitor's inbox (the OnsiteInbox index) until the browser shows it.
+    assert (row["status"]["S"], row["onsite_inbox"]["S"], row["profile_id"]["S"]) == (
         "queued_onsite",
-        "1",
+        "p-hoa",
         "p-hoa",
     )
     assert json.loads(row["data"]["S"])["rendered"] == {"title": "Ưu đãi cho Nguyễn Thị Hoa"}
@@ -342,7 +343,7 @@ def test_an_onsite_claim_left_anywhere_is_redone_into_the_inbox(stack: Stack) ->
 
     row = stack.outbox_row(KEY)
     assert row is not None
-    assert (row["status"]["S"], row["onsite_pending"]["S"]) == ("queued_onsite", "1")
+    assert (row["status"]["S"], row["onsite_inbox"]["S"]) == ("queued_onsite", "p-hoa")
 
 
 # ------------------------------------------------------------------ retries

@@ -27,7 +27,7 @@ from footprint.settings import Settings
 from footprint_local.template import load_template, parse_template_text
 from tests.builders import T0
 from tests.routes import ADMIN_ROUTES as ALL_ADMIN_ROUTES
-from tests.routes import V1_PATHS
+from tests.routes import BROWSER_ROUTES, V1_PATHS
 
 TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "infra" / "template.yaml"
 ADMIN_ROUTES = {(method.lower(), path) for method, path in ALL_ADMIN_ROUTES}  # OpenAPI's lower-case methods
@@ -316,8 +316,12 @@ FUNCTION_PERMISSIONS: dict[str, dict[str, set[str]]] = {
     "TrackFunction": {
         **logs_and_traces("TrackFunction"),
         "dynamodb:BatchWriteItem": {"EventsTable.Arn"},  # events_store: the request's one write
-        "dynamodb:GetItem": {"ConfigTable.Arn"},  # sources (Powertools Parameters)
-        "dynamodb:UpdateItem": {"ConfigTable.Arn"},  # quota_counter: ADD to the day's counter
+        # sources and active journeys (Powertools Parameters); outbox: the onsite message being acknowledged.
+        "dynamodb:GetItem": {"ConfigTable.Arn", "MessagesTable.Arn"},
+        # quota_counter: ADD to the day's counter; outbox: a shown message leaves the onsite inbox.
+        "dynamodb:UpdateItem": {"ConfigTable.Arn", "MessagesTable.Arn"},
+        "dynamodb:BatchGetItem": {"ProfilesTable.Arn"},  # profiles_store: the visitor's alias and profile
+        "dynamodb:Query": {"${MessagesTable.Arn}/index/OnsiteInbox"},  # outbox: the visitor's pending messages
     },
     "EvaluateFunction": {
         **logs_and_traces("EvaluateFunction"),
@@ -429,7 +433,8 @@ def test_each_function_writes_only_its_own_tables(resources: dict[str, dict[str,
         permissions = permissions_of[function_id]
         return set().union(*(permissions.get(action, set()) for action in TABLE_WRITE_ACTIONS)) & tables
 
-    assert written("TrackFunction") == {"EventsTable.Arn", "ConfigTable.Arn"}  # ConfigTable: quota counters only
+    # ConfigTable: quota counters only; MessagesTable: the onsite inbox attribute only.
+    assert written("TrackFunction") == {"EventsTable.Arn", "ConfigTable.Arn", "MessagesTable.Arn"}
     assert written("EvaluateFunction") == {"ProfilesTable.Arn", "StepsTable.Arn"}
     # Steps with PutItem only, like evaluate: a step is written once and never changed. ConfigTable: Zalo's OA
     # token item only.
@@ -465,7 +470,12 @@ def test_config_table_items_are_reachable_only_by_their_kind_of_key(resources: d
     config = "ConfigTable.Arn"
     journey_ids = [version_parameter("welcome", 3), ACTIVE_INDEX]
 
-    assert_keys_match(leading_keys(track, "dynamodb:GetItem", config), [keys.source_parameter("wk-1")], journey_ids)
+    # Sources, and the active journeys whose dwell thresholds the settings route lists.
+    assert_keys_match(
+        leading_keys(track, "dynamodb:GetItem", config),
+        [keys.source_parameter("wk-1"), *journey_ids],
+        [keys.quota_counter("shop", T0.date()), TOKEN_ITEM_ID],
+    )
     assert_keys_match(
         leading_keys(track, "dynamodb:UpdateItem", config),
         [keys.quota_counter("shop", T0.date())],
@@ -571,7 +581,8 @@ def test_every_v1_path_is_a_post_route_to_the_track_function(resources: dict[str
     body = resources["TrackingApi"]["Properties"]["Body"]
     permissions = of_type(resources, "AWS::Lambda::Permission")
 
-    assert {path for path in body["paths"] if not path.startswith("/admin/")} == set(V1_PATHS)
+    browser_paths = {path for _, path in BROWSER_ROUTES}
+    assert {path for path in body["paths"] if not path.startswith("/admin/")} == set(V1_PATHS) | browser_paths
     for path in V1_PATHS:
         integration = body["paths"][path]["post"]["x-amazon-apigateway-integration"]
         assert "${TrackFunction.Arn}" in integration["uri"]["Fn::Sub"], path
@@ -581,6 +592,52 @@ def test_every_v1_path_is_a_post_route_to_the_track_function(resources: dict[str
             and permission["SourceArn"]["Fn::Sub"][0].endswith(f"/POST{path}")
             for permission in permissions.values()
         ), path
+
+
+def test_the_visitor_routes_go_to_the_track_function(resources: dict[str, dict[str, Any]]) -> None:
+    body = resources["TrackingApi"]["Properties"]["Body"]
+    permissions = of_type(resources, "AWS::Lambda::Permission")
+
+    for method, path in BROWSER_ROUTES:
+        operation = body["paths"][path][method.lower()]
+        assert "${TrackFunction.Arn}" in operation["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"], path
+        assert "security" not in operation, path
+        assert any(
+            permission["FunctionName"] == {"Ref": "TrackFunction"}
+            and permission["SourceArn"]["Fn::Sub"][0].endswith(f"/{method}{re.sub(r'{[^}]+}', '*', path)}")
+            for permission in permissions.values()
+        ), path
+
+
+def test_the_onsite_inbox_is_a_sparse_index_track_reads_and_only_empties(resources: dict[str, dict[str, Any]]) -> None:
+    table = resources["MessagesTable"]["Properties"]
+    track = resources["TrackFunctionRole"]["Properties"]
+
+    (index,) = table["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == "OnsiteInbox"
+    assert index["KeySchema"] == [
+        {"AttributeName": "onsite_inbox", "KeyType": "HASH"},
+        {"AttributeName": "sent_at", "KeyType": "RANGE"},
+    ]
+    assert {"AttributeName": "onsite_inbox", "AttributeType": "S"} in table["AttributeDefinitions"]
+    # track takes a shown message out of the inbox and can change nothing else of what send recorded.
+    (update,) = conditions(track, "dynamodb:UpdateItem", "MessagesTable.Arn")
+    assert set(update["ForAllValues:StringEquals"]["dynamodb:Attributes"]) == {"pk", "sk", "onsite_inbox", "shown_at"}
+    assert_keys_match(
+        leading_keys(track, "dynamodb:BatchGetItem", "ProfilesTable.Arn"),
+        [keys.alias_key("shop", "anon", "a-1")["pk"], keys.profile_key("p-1")["pk"]],
+        [keys.applied_marker_key("shop", "a-1", "m-1")["pk"]],
+    )
+
+
+def test_push_endpoints_on_loopback_are_refused_unless_a_parameter_says_so() -> None:
+    document = load_template(TEMPLATE_PATH).document
+    parameter = document["Parameters"]["AllowLoopbackPushEndpoints"]
+    variables = document["Globals"]["Function"]["Environment"]["Variables"]
+
+    assert parameter["Default"] == "false"
+    assert variables["ALLOW_LOOPBACK_PUSH_ENDPOINTS"] == {"Ref": "AllowLoopbackPushEndpoints"}
+    assert variables["VAPID_PUBLIC_KEY"] == {"Ref": "VapidPublicKey"}
 
 
 def test_admin_routes_need_iam_signatures_and_tracking_routes_need_none(
@@ -631,7 +688,7 @@ def test_cors_origins_come_from_the_parameter_and_paths_stay_at_v1(resources: di
 
     # Left for CloudFormation to resolve into a list (the SAM transform would flatten it into one string).
     assert cors["allowOrigins"] == {"Ref": "AllowedOrigins"}
-    assert set(cors["allowMethods"]) == {"POST", "OPTIONS"}
+    assert set(cors["allowMethods"]) == {"GET", "POST", "OPTIONS"}
     assert {"content-type", "authorization"} <= set(cors["allowHeaders"])
     assert stage["StageName"] == "$default"
     # A 429's Retry-After is readable by the page that sent the request.

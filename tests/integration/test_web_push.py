@@ -127,7 +127,8 @@ def sender(moto_aws: None, vapid_key: ec.EllipticCurvePrivateKey) -> WebPushSend
     secret = {"private_key_pem": pem, "public_key": b64url(public_point(vapid_key)), "subject": SUBJECT}
     client.create_secret(Name=SECRET_NAME, SecretString=json.dumps(secret))
     keys = CachedVapidKeys(SecretJson(SecretsProvider(boto3_client=client), SECRET_NAME))
-    return WebPushSender(keys, timeout=5)
+    # The push service below runs on loopback, as with AllowLoopbackPushEndpoints=true.
+    return WebPushSender(keys, timeout=5, allow_loopback=True)
 
 
 @pytest.fixture

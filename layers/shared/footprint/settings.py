@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     vapid_secret_name: str = ""
     # {"signing_secret": "<base64, with or without whsec_>"}: signs webhooks (Standard Webhooks).
     webhook_secret_name: str = ""
+    # The VAPID public key (base64url, uncompressed P-256 point) browsers subscribe with; public, so a
+    # stack parameter rather than a secret. Empty: web push opt-in is off (settings say so).
+    vapid_public_key: str = ""
+    # Web push endpoints on loopback (plain http allowed) for the local stack and tests; never in production.
+    allow_loopback_push_endpoints: bool = False
     # SMS through Amazon SNS ("sns"), or a relay you run ("relay": its URL, credentials in Secrets
     # Manager); empty = off. A relay URL alone also means "relay".
     sms_provider: str = ""

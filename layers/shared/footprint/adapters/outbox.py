@@ -11,11 +11,11 @@ conditional write naming the attempt, and a failed condition returns the row as 
 (botocore retried it after a lost response) from another attempt's.
 
 Onsite messages (onsite form, onsite push) are not sent anywhere: the row *is* the visitor's inbox.
-A queued row carries ``onsite_pending = "1"`` next to ``profile_id`` until the browser has shown it.
-Today :meth:`DynamoOutbox.pending_onsite` finds them with a filtered Scan (fine for the local stack
-and small tables). Follow-up for production volumes: a sparse GSI that only pending rows enter,
-e.g. HASH ``onsite_inbox`` (= profile_id, written only while pending) RANGE ``sent_at``, queried by
-the endpoint the browser snippet polls.
+A queued row carries ``onsite_inbox`` = its profile_id until the browser has shown it; the sparse
+GSI ``OnsiteInbox`` (HASH ``onsite_inbox``, RANGE ``sent_at``) holds only those rows, so
+:meth:`DynamoOutbox.pending_onsite` is one Query of the visitor's own partition (what
+``POST /v1/onsite`` answers), never a Scan. Marking a message shown removes the attribute, which
+takes the row out of the index; the row itself stays (it is the delivery record).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 OPEN_STATES: frozenset[str] = frozenset({CLAIMED, CALLING_PROVIDER})
-ONSITE_PENDING = "1"
+ONSITE_INBOX_INDEX = "OnsiteInbox"
 CONDITION_FAILED = "ConditionalCheckFailedException"
 # The row is an open claim of :attempt (either state).
 _OPEN_CLAIM_OF_ATTEMPT = "attempt_id = :attempt AND #status IN (:claimed, :calling)"
@@ -126,7 +126,7 @@ class DynamoOutbox:
             "expires_at": {"N": str(int((record.sent_at + self.retention).timestamp()))},
         }
         if record.status == "queued_onsite":
-            item["onsite_pending"] = {"S": ONSITE_PENDING}
+            item["onsite_inbox"] = {"S": record.profile_id}
         try:
             self.client.put_item(
                 TableName=self.table_name,
@@ -160,29 +160,50 @@ class DynamoOutbox:
         item = self._item(idempotency_key)
         return _record(item) if item and "data" in item else None
 
-    def pending_onsite(self, profile_id: str) -> list[DeliveryRecord]:
-        """Onsite messages queued for ``profile_id`` and not shown yet, oldest first (a Scan: see above)."""
+    def pending_onsite(
+        self, profile_id: str, *, since: datetime | None = None, limit: int | None = None
+    ) -> list[DeliveryRecord]:
+        """Onsite messages queued for ``profile_id`` and not shown yet, oldest first: one Query of the
+        OnsiteInbox index (eventually consistent, like every GSI read), from ``since`` on."""
+        condition = "onsite_inbox = :profile"
+        values: dict[str, Any] = {":profile": {"S": profile_id}}
+        if since is not None:
+            condition += " AND sent_at >= :since"
+            values[":since"] = {"S": since.isoformat()}
+        query: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": ONSITE_INBOX_INDEX,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+            "ScanIndexForward": True,
+        }
+        if limit is not None:
+            query["Limit"] = limit
         records: list[DeliveryRecord] = []
-        paginator = self.client.get_paginator("scan")
-        pages = paginator.paginate(
-            TableName=self.table_name,
-            FilterExpression="profile_id = :profile AND onsite_pending = :pending",
-            ExpressionAttributeValues={":profile": {"S": profile_id}, ":pending": {"S": ONSITE_PENDING}},
-            ConsistentRead=True,
-        )
-        for page in pages:
+        while True:
+            page = self.client.query(**query)
             records.extend(_record(item) for item in page.get("Items", []))
-        return sorted(records, key=lambda record: record.sent_at)
+            if "LastEvaluatedKey" not in page or (limit is not None and len(records) >= limit):
+                break
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return records[:limit] if limit is not None else records
 
-    def mark_onsite_shown(self, idempotency_key: str) -> None:
+    def mark_onsite_shown(self, idempotency_key: str, at: datetime | None = None) -> None:
         """The browser showed the message: take it out of the inbox (idempotent; unknown keys are ignored)."""
+        update: dict[str, Any] = {"UpdateExpression": "REMOVE onsite_inbox"}
+        if at is not None:
+            # if_not_exists: a retried ack keeps the first time it was shown.
+            update = {
+                "UpdateExpression": "SET shown_at = if_not_exists(shown_at, :at) REMOVE onsite_inbox",
+                "ExpressionAttributeValues": {":at": {"S": at.isoformat()}},
+            }
         try:
             self.client.update_item(
                 TableName=self.table_name,
                 Key=_key(idempotency_key),
-                UpdateExpression="REMOVE onsite_pending",
                 # Without it, an update of a missing row would create a row holding only the key.
                 ConditionExpression="attribute_exists(pk)",
+                **update,
             )
         except ClientError as error:
             if error.response["Error"]["Code"] != CONDITION_FAILED:

@@ -144,7 +144,9 @@ def channels(settings: Settings) -> dict[MessageChannel, ChannelSender]:
         configured["email"] = SesEmailSender(sesv2(), settings.sender_email)
     if settings.vapid_secret_name:
         vapid_secret = SecretJson(secrets(), settings.vapid_secret_name)
-        configured["web_push"] = WebPushSender(CachedVapidKeys(vapid_secret))
+        configured["web_push"] = WebPushSender(
+            CachedVapidKeys(vapid_secret), allow_loopback=settings.allow_loopback_push_endpoints
+        )
     if settings.sms_provider == "sns":
         configured["sms"] = SnsSmsSender(sns())
     elif settings.sms_provider_url:

@@ -20,9 +20,11 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
     from footprint.adapters.journey_catalog import DynamoJourneyCatalog
+    from footprint.adapters.sources import DynamoDBSourceDirectory
     from footprint.services.admin import JourneyAdmin
     from footprint.services.evaluate import EvaluateService
     from footprint.services.ingest import IngestService
+    from footprint.services.onsite import OnsiteService
 
 
 @cache
@@ -44,19 +46,49 @@ def scheduler() -> Any:
 def ingest_service() -> IngestService:
     """track's service: sources cached in the warm Lambda, one BatchWriteItem per request (plus, for a
     source with a daily quota, an UpdateItem of its counter every limit // 1000 events)."""
+    from footprint.adapters.channels.public_urls import check_url_syntax
     from footprint.adapters.events_store import DynamoDBEventStore
     from footprint.adapters.quota_counter import DynamoDailyCounter
-    from footprint.adapters.sources import DynamoDBSourceDirectory
     from footprint.services.ingest import IngestService
     from footprint.services.quotas import SourceQuotas
 
     settings = get_settings()
+    allow_loopback = settings.allow_loopback_push_endpoints
     return IngestService(
-        sources=DynamoDBSourceDirectory(settings.config_table, max_age_seconds=settings.config_cache_seconds),
+        sources=source_directory(),
         store=DynamoDBEventStore(
             settings.events_table, retention_days=settings.event_retention_days, client=dynamodb()
         ),
         quotas=SourceQuotas(DynamoDailyCounter(dynamodb(), settings.config_table)),
+        push_endpoint_check=lambda endpoint: check_url_syntax(endpoint, allow_loopback=allow_loopback),
+    )
+
+
+@cache
+def source_directory() -> DynamoDBSourceDirectory:
+    from footprint.adapters.sources import DynamoDBSourceDirectory
+
+    settings = get_settings()
+    return DynamoDBSourceDirectory(settings.config_table, max_age_seconds=settings.config_cache_seconds)
+
+
+@cache
+def onsite_service() -> OnsiteService:
+    """track's browser routes: the inbox is one GSI Query per profile, settings read cached journeys."""
+    from footprint.adapters.outbox import DynamoOutbox
+    from footprint.adapters.profiles_store import DynamoProfileStore
+    from footprint.adapters.web_assets import PackagedWebAssets
+    from footprint.services.onsite import OnsiteService
+
+    settings = get_settings()
+    return OnsiteService(
+        sources=source_directory(),
+        intake=ingest_service(),
+        profiles=DynamoProfileStore(dynamodb(), settings.profiles_table),
+        inbox=DynamoOutbox(dynamodb(), settings.messages_table, timedelta(days=settings.event_retention_days)),
+        journeys=journey_catalog(),
+        assets=PackagedWebAssets(),
+        vapid_public_key=settings.vapid_public_key,
     )
 
 
@@ -130,6 +162,8 @@ def reset() -> None:
         sqs,
         scheduler,
         ingest_service,
+        source_directory,
+        onsite_service,
         journey_catalog,
         journey_admin,
         evaluate_service,

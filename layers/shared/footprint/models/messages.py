@@ -51,6 +51,9 @@ class DeliveryRecord(BaseModel):
     node_id: str
     channel: MessageChannel
     status: DeliveryStatus
+    # The enrollment the message belongs to: outcome events (message_shown, form_dismissed, ...) carry it,
+    # so a wait_for with match_message hears only its own enrollment's message.
+    enrollment_id: str = ""
     detail: str = ""
     rendered: dict[str, Any] = Field(default_factory=dict)
     sent_at: datetime

@@ -52,6 +52,9 @@ MAX_REPORTED_ERRORS = 20
 class IngestError(Exception):
     """A request Footprint will not store, with a stable code and a reason meant for the sender."""
 
+    # Set once the request's origin was found allowed: the error answer names it for CORS.
+    allowed_origin: str | None = None
+
     def __init__(self, code: str, reason: str, errors: Sequence[Mapping[str, str]] = ()) -> None:
         super().__init__(f"{code}: {reason}")
         self.code = code
@@ -141,6 +144,8 @@ class TrackingRequest:
 class IngestResult:
     source_id: str
     accepted: int
+    # The request's Origin when the source allows it (the answer's Access-Control-Allow-Origin).
+    allowed_origin: str | None = None
 
 
 class IngestService:
@@ -150,21 +155,32 @@ class IngestService:
         store: EventStore,
         now: Callable[[], datetime] = clock.now,
         quotas: QuotaGate | None = None,
+        push_endpoint_check: Callable[[str], object] | None = None,
     ) -> None:
         self.sources = sources
         self.store = store
         self.quotas = quotas or NoQuotas()
+        # Raises ValueError for a push endpoint send must never call (public_urls.check_url_syntax).
+        self.push_endpoint_check = push_endpoint_check or strict_push_endpoint_check
         # The process clock by default, read per request (the local stack may swap it).
         self.now = now
 
     def ingest(self, request: TrackingRequest) -> IngestResult:
         payload = read_json_object(request)
         source = self.authenticate(request.authorization, payload)
-        if request.origin is not None and not source.allows_origin(request.origin):
-            raise OriginNotAllowedError(
-                "origin_not_allowed", f"origin {request.origin!r} is not allowed to send to this source"
-            )
-        events = tracked_events(payload, request.call, source_id=source.source_id, received_at=self.now())
+        check_origin(source, request.origin)
+        try:
+            result = self.accept(source, payload, request.call)
+        except IngestError as error:
+            error.allowed_origin = request.origin
+            raise
+        return IngestResult(result.source_id, result.accepted, allowed_origin=request.origin)
+
+    def accept(self, source: Source, payload: dict[str, Any], call: EventType | None = None) -> IngestResult:
+        """Validate and store the messages of ``payload`` for an authenticated ``source`` (also the way
+        the onsite routes record their outcome events, so they pass the same checks and limits)."""
+        events = tracked_events(payload, call, source_id=source.source_id, received_at=self.now())
+        check_push_subscriptions(events, call, self.push_endpoint_check)
         # Who vouches for each call's userId (the trust model in docs/architecture.md).
         events = [vouched(event, source) for event in events]
         self.quotas.admit(source, len(events))
@@ -189,6 +205,18 @@ class IngestService:
         if source is None:
             raise UnauthorizedError("unknown_write_key", "no source has this write key")
         return source
+
+
+def check_origin(source: Source, origin: str | None) -> None:
+    """A browser call (it names its Origin) must come from one of the source's allowed origins."""
+    if origin is not None and not source.allows_origin(origin):
+        raise OriginNotAllowedError("origin_not_allowed", f"origin {origin!r} is not allowed to send to this source")
+
+
+def strict_push_endpoint_check(endpoint: str) -> object:
+    from footprint.adapters.channels.public_urls import check_url_syntax
+
+    return check_url_syntax(endpoint, allow_loopback=False)
 
 
 def write_key_from_authorization(header: str) -> str | None:
@@ -353,6 +381,62 @@ def _envelope(payload: dict[str, Any], call: EventType | None) -> _Envelope:
         raise InvalidPayloadError("invalid_payload", _summary(errors, 1), errors[:MAX_REPORTED_ERRORS]) from error
     context_bytes = serialised_size(batch.context) if batch.context else 0
     return _Envelope(batch.batch, sent_at=batch.sent_at, context=batch.context, context_bytes=context_bytes)
+
+
+# ---------------------------------------------------------------- web push subscriptions
+
+WEB_PUSH_SUBSCRIBED = "web_push_subscribed"
+P256_POINT_BYTES = 65  # an uncompressed P-256 point: 0x04, x, y
+AUTH_SECRET_BYTES = 16
+
+
+def check_push_subscriptions(
+    events: Sequence[TrackedEvent], call: EventType | None, endpoint_check: Callable[[str], object]
+) -> None:
+    """``web_push_subscribed`` names the address send will POST to: refuse endpoints that are not
+    https on a public host (SSRF) and keys that no browser makes, before anything is stored."""
+    errors: list[dict[str, str]] = []
+    for index, event in enumerate(events):
+        if event.canonical_event != WEB_PUSH_SUBSCRIBED:
+            continue
+        where: tuple[str | int, ...] = (("batch", index) if call is None else ()) + ("properties", "subscription")
+        errors.extend(_subscription_errors(event.properties.get("subscription"), where, endpoint_check))
+    if errors:
+        raise InvalidPayloadError("invalid_subscription", _summary(errors, len(events)), errors[:MAX_REPORTED_ERRORS])
+
+
+def _subscription_errors(
+    subscription: Any, where: tuple[str | int, ...], endpoint_check: Callable[[str], object]
+) -> list[dict[str, str]]:
+    if not isinstance(subscription, dict):
+        return [_error(where, "must be the browser's PushSubscription: {endpoint, keys: {p256dh, auth}}")]
+    errors: list[dict[str, str]] = []
+    endpoint = subscription.get("endpoint")
+    if not isinstance(endpoint, str):
+        errors.append(_error((*where, "endpoint"), "must be a string"))
+    else:
+        try:
+            endpoint_check(endpoint)
+        except ValueError as error:
+            errors.append(_error((*where, "endpoint"), str(error)))
+    keys = subscription.get("keys")
+    if not isinstance(keys, dict):
+        return [*errors, _error((*where, "keys"), "must hold p256dh and auth")]
+    for name, size in (("p256dh", P256_POINT_BYTES), ("auth", AUTH_SECRET_BYTES)):
+        raw = _base64url(keys.get(name))
+        if raw is None or len(raw) != size or (name == "p256dh" and raw[0] != 0x04):
+            errors.append(_error((*where, "keys", name), f"must be {size} bytes in base64url, as browsers make it"))
+    return errors
+
+
+def _base64url(value: Any) -> bytes | None:
+    if not isinstance(value, str) or len(value) > 256:
+        return None
+    try:
+        standard = value.rstrip("=").replace("-", "+").replace("_", "/")
+        return base64.b64decode(standard + "=" * (-len(standard) % 4), validate=True)
+    except ValueError:
+        return None
 
 
 def _validated_message(

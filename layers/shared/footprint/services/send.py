@@ -436,6 +436,7 @@ class SendService:
             profile_id=message.profile_id,
             journey_id=message.journey_id,
             node_id=message.node_id,
+            enrollment_id=message.enrollment_id,
             channel=message.channel,
             status=result.status,
             detail=result.detail,

@@ -1,8 +1,9 @@
 """Onsite form and onsite push: shown by the snippet in the visitor's open page, nothing is sent.
 
-The outbox row written for the message (status "queued_onsite", ``onsite_pending`` = "1") is the
-visitor's inbox; the snippet fetches pending rows for its profile and marks them shown (see
-footprint.adapters.outbox). Rendered content (title, body, fields, offer, ...) is kept in the row.
+The outbox row written for the message (status "queued_onsite", ``onsite_inbox`` = the profile id)
+is the visitor's inbox; the browser fetches its pending rows with ``POST /v1/onsite`` and marks them
+shown with ``POST /v1/onsite/ack`` (footprint.services.onsite, footprint.adapters.outbox). Rendered
+content (title, body, fields, offer, ...) is kept in the row.
 """
 
 from __future__ import annotations

@@ -14,6 +14,11 @@ journey replaces an unread earlier one), ``require_interaction``, and for the pu
 low, normal, high) and ``topic`` (a newer push of the same topic replaces an undelivered one).
 The browser's service worker (footprint-sw.js) receives the JSON of :func:`push_payload`.
 
+Before any POST, the endpoint is checked again (footprint.adapters.channels.public_urls): https, a
+public host name, every address it resolves to public; a refused endpoint is a permanent failure of
+that subscription. The stack parameter AllowLoopbackPushEndpoints admits loopback push services
+(the local stack, tests).
+
 Outcomes per subscription: 201 delivered; 404/410 subscription gone (permanent); 429, 5xx and
 network errors retry; other 4xx (bad VAPID key, payload too large) are permanent. With several
 subscriptions, one delivery is enough to call the message sent: retrying would send it again to
@@ -32,6 +37,7 @@ import requests
 from py_vapid import Vapid, Vapid01
 from pywebpush import WebPushException, webpush
 
+from footprint.adapters.channels.public_urls import Resolver, UnsafeUrlError, check_public_url, resolve_host
 from footprint.models.messages import OutgoingMessage
 from footprint.models.profile import Profile, WebPushSubscription
 from footprint.services.send import DeliveryResult, RetryableDeliveryError
@@ -105,11 +111,15 @@ class WebPushSender:
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
         default_ttl: int = DEFAULT_TTL_SECONDS,
         session: requests.Session | None = None,
+        allow_loopback: bool = False,
+        resolve: Resolver = resolve_host,
     ) -> None:
         self.keys = keys
         self.timeout = timeout
         self.default_ttl = default_ttl
         self.session = session or requests.Session()
+        self.allow_loopback = allow_loopback
+        self.resolve = resolve
 
     def send(self, message: OutgoingMessage, profile: Profile, rendered: Mapping[str, Any]) -> DeliveryResult:
         try:
@@ -137,6 +147,12 @@ class WebPushSender:
         headers: dict[str, str | int | float],
         attempts: _Attempts,
     ) -> None:
+        try:
+            # At send time, not only when subscribed: a name may point elsewhere by now (DNS rebinding).
+            check_public_url(subscription.endpoint, allow_loopback=self.allow_loopback, resolve=self.resolve)
+        except UnsafeUrlError as error:
+            attempts.refuse(f"endpoint refused: {error}")
+            return
         try:
             webpush(
                 subscription_info={"endpoint": subscription.endpoint, "keys": dict(subscription.keys)},

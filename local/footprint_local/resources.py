@@ -14,7 +14,7 @@ import secrets
 import string
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from footprint_local.aws import ACCOUNT_ID, REGION
 from footprint_local.template import PhysicalResource, Template
@@ -174,12 +174,14 @@ def verify_sender(clients: AwsClients, sender_email: str) -> None:
     clients.ses.verify_email_identity(EmailAddress=sender_email)
 
 
-def create_vapid_secret(clients: AwsClients, secret_name: str) -> str:
-    """A fresh VAPID key pair in the secret web push reads (deployed stacks create it once by hand).
+def create_vapid_secret(clients: AwsClients, secret_name: str, secret: dict[str, Any] | None = None) -> str:
+    """The VAPID key pair (``secret``, else a fresh one) in the secret web push reads (deployed stacks
+    create it once by hand).
 
-    Returns the public key (base64url, uncompressed P-256 point): the browser's applicationServerKey.
+    Returns the public key (base64url, uncompressed P-256 point): the browser's applicationServerKey,
+    which the stack also passes to its functions as the VapidPublicKey parameter.
     """
-    secret = new_vapid_secret("mailto:local@example.com")
+    secret = secret or new_vapid_secret("mailto:local@example.com")
     clients.secrets.create_secret(Name=secret_name, SecretString=json.dumps(secret))
     return str(secret["public_key"])
 

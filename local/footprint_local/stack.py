@@ -43,6 +43,7 @@ from footprint_local.resources import (
 )
 from footprint_local.state import StackState
 from footprint_local.template import EventSourceSpec, Template, load_template
+from footprint_local.vapid import new_vapid_secret
 
 logger = logging.getLogger(__name__)
 
@@ -137,6 +138,10 @@ class LocalStack:
         self._clients = AwsClients(endpoint)
         self._resources = provision(self.template, self._clients, self.stack_name)
 
+        # One key pair for both halves: the public key is a stack parameter (the settings route serves
+        # it), the private key the secret send signs with.
+        vapid_secret = new_vapid_secret("mailto:local@example.com")
+        self.vapid_public_key = str(vapid_secret["public_key"])
         self._build_functions()
         seed_demo_source(self._clients, self._resources, self.write_key, self.server_write_key, self.identity_secret)
         # What a deployment sets up by hand before the first send: a verified sender, VAPID keys.
@@ -145,7 +150,7 @@ class LocalStack:
             verify_sender(self._clients, sender)
         vapid_secret_name = os.environ.get("VAPID_SECRET_NAME")
         if vapid_secret_name:
-            self.vapid_public_key = create_vapid_secret(self._clients, vapid_secret_name)
+            create_vapid_secret(self._clients, vapid_secret_name, vapid_secret)
         if self._journeys_dir is not None:
             publish_journeys(self._clients, self._resources, self._journeys_dir)
 
@@ -305,7 +310,13 @@ class LocalStack:
 
     def _build_functions(self) -> None:
         resources = self.resources
-        parameters = {"Stage": "local", "LogLevel": self._handler_log_level}
+        parameters = {
+            "Stage": "local",
+            "LogLevel": self._handler_log_level,
+            "VapidPublicKey": self.vapid_public_key,
+            # The demo and the tests run their push services on loopback.
+            "AllowLoopbackPushEndpoints": "true",
+        }
         environments = {
             spec.logical_id: self.template.function_environment(
                 resources.physical, spec.logical_id, parameters=parameters, stack_name=self.stack_name

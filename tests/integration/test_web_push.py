@@ -20,6 +20,7 @@ from typing import Any
 import boto3
 import http_ece
 import pytest
+import requests
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -325,3 +326,65 @@ def test_one_live_browser_among_gone_and_failing_ones_makes_the_message_sent(
     assert "1 subscription(s) gone" in result.detail
     [live_request] = [r for r in push_service.received if r.path == "/live"]
     assert live.decrypt(live_request.body)["title"] == RENDERED["title"]
+
+
+class RecordingTransport(requests.adapters.BaseAdapter):
+    """Answers 201 to every request and records where it would have gone (no network)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        self.urls.append(str(request.url))
+        response = requests.Response()
+        response.status_code = 201
+        response.request = request
+        response._content = b""
+        return response
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "resolves_to"),
+    [
+        # A public-looking name that now points into the stack's network (DNS rebinding)...
+        ("https://push.attacker.example/p/1", ["10.0.0.5"]),
+        ("https://push.attacker.example/p/2", ["169.254.169.254"]),
+        ("https://push.attacker.example/p/3", ["93.184.216.34", "127.0.0.1"]),
+        ("https://push.attacker.example/p/4", ["::ffff:192.168.1.1"]),
+        # ...or a subscription stored before the check existed.
+        ("http://127.0.0.1:9/p/5", ["127.0.0.1"]),
+        ("https://metadata.google.internal/p/6", ["169.254.169.254"]),
+    ],
+)
+def test_send_checks_the_endpoint_again_and_never_posts_to_an_internal_address(
+    sender: WebPushSender, endpoint: str, resolves_to: list[str]
+) -> None:
+    transport = RecordingTransport()
+    session = requests.Session()
+    session.mount("http://", transport)
+    session.mount("https://", transport)
+    guarded = WebPushSender(sender.keys, session=session, resolve=lambda host, port: resolves_to)
+
+    result = guarded.send(message(), profile_with(Browser().subscription(endpoint)), RENDERED)
+
+    assert result.status == "failed"
+    assert "endpoint refused" in result.detail
+    assert transport.urls == []
+
+
+def test_send_posts_to_an_endpoint_whose_host_resolves_to_public_addresses(sender: WebPushSender) -> None:
+    transport = RecordingTransport()
+    session = requests.Session()
+    session.mount("https://", transport)
+    guarded = WebPushSender(sender.keys, session=session, resolve=lambda host, port: ["142.250.72.10"])
+
+    result = guarded.send(
+        message(), profile_with(Browser().subscription("https://fcm.googleapis.com/fcm/send/x")), RENDERED
+    )
+
+    assert result.status == "sent"
+    assert transport.urls == ["https://fcm.googleapis.com/fcm/send/x"]

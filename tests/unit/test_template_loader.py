@@ -19,7 +19,7 @@ from footprint_local.template import (
     load_template,
     parse_template_text,
 )
-from tests.routes import ADMIN_ROUTES, V1_PATHS
+from tests.routes import ADMIN_ROUTES, BROWSER_ROUTES, V1_PATHS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO_ROOT / "infra" / "template.yaml"
@@ -214,9 +214,11 @@ def test_queues_feed_evaluate_and_send_with_partial_batch_responses(template: Te
 
 
 def test_every_v1_path_is_a_post_route_of_the_track_function(template: Template) -> None:
-    routes = {(route.method, route.path): route for route in template.http_routes if route.path.startswith("/v1/")}
+    routes = {
+        (route.method, route.path): route for route in template.http_routes if not route.path.startswith("/admin/")
+    }
 
-    assert set(routes) == {("POST", path) for path in V1_PATHS}
+    assert set(routes) == {("POST", path) for path in V1_PATHS} | BROWSER_ROUTES
     assert {(route.function_logical_id, route.api_logical_id) for route in routes.values()} == {
         ("TrackFunction", "TrackingApi")
     }
@@ -229,7 +231,7 @@ def test_admin_routes_go_to_the_admin_function_on_the_same_api(template: Templat
     assert {(route.function_logical_id, route.api_logical_id) for route in routes.values()} == {
         ("AdminFunction", "TrackingApi")
     }
-    assert {(route.method, route.path) for route in template.http_routes} == ADMIN_ROUTES | {
+    assert {(route.method, route.path) for route in template.http_routes} == ADMIN_ROUTES | BROWSER_ROUTES | {
         ("POST", path) for path in V1_PATHS
     }
 

@@ -384,3 +384,69 @@ def test_overflowing_skew_is_reported_at_the_timestamp(service: IngestService) -
     assert caught.value.errors == [
         {"location": "timestamp", "message": "is out of range once corrected for clock skew"}
     ]
+
+
+# ---------------------------------------------------------------- the event bounds evaluate shares
+
+
+@pytest.mark.parametrize(
+    ("fields", "location"),
+    [
+        ({"event": "x" * 129}, "event"),
+        ({"event": "x" * 512}, "event"),
+        ({"event": "-"}, "event"),
+        ({"event": " "}, "event"),
+        ({"event": " - -  "}, "event"),
+        ({"timestamp": "9999-12-31T00:00:00Z"}, "timestamp"),
+        ({"originalTimestamp": "9999-12-31T00:00:00Z"}, "originalTimestamp"),
+        ({"timestamp": (T0 + timedelta(days=2)).isoformat()}, "timestamp"),
+        ({"timestamp": "1999-12-31T23:59:59Z"}, "timestamp"),
+        # A skew correction cannot bring a time evaluate refuses back into range either.
+        ({"timestamp": "2150-01-01T00:00:00Z", "sentAt": "2026-01-01T00:00:00Z"}, "timestamp"),
+    ],
+)
+def test_events_evaluate_would_refuse_are_a_400_naming_the_field(
+    service: IngestService, store: InMemoryEventStore, fields: dict[str, Any], location: str
+) -> None:
+    # Given a batch of good events with one evaluate could never process in the middle
+    body = {"batch": [track(messageId="ok-1"), track(messageId="bad", **fields), track(messageId="ok-2")]}
+    # When it is ingested, the whole batch is refused (Segment answers a malformed batch with 400) ...
+    with pytest.raises(InvalidPayloadError) as caught:
+        service.ingest(request(body))
+    # ... naming the message and the field, and nothing is stored
+    assert caught.value.code == "invalid_payload"
+    assert [error["location"] for error in caught.value.errors] == [f"batch.1.{location}"]
+    assert store.items == {}
+
+
+def test_every_bad_message_of_a_batch_is_listed(service: IngestService) -> None:
+    body = {"batch": [track(event="-"), track(), track(timestamp="9999-12-31T00:00:00Z")]}
+    with pytest.raises(InvalidPayloadError) as caught:
+        service.ingest(request(body))
+    assert [error["location"] for error in caught.value.errors] == ["batch.0.event", "batch.2.timestamp"]
+    assert caught.value.reason.startswith("2 problems in 3 message(s)")
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"event": "x" * 128},
+        {"event": " Product  Viewed "},
+        {"event": "_"},
+        {"timestamp": (T0 + timedelta(hours=23)).isoformat()},
+        {"timestamp": "2000-01-01T00:00:00Z"},
+        # A client clock 30 years ahead, corrected by its sentAt.
+        {"timestamp": "2056-11-23T08:59:00Z", "sentAt": "2056-11-23T09:00:00Z"},
+    ],
+)
+def test_events_at_the_bounds_are_stored_and_the_engine_takes_them(
+    service: IngestService, store: InMemoryEventStore, fields: dict[str, Any]
+) -> None:
+    from footprint.engine import EventInput
+    from footprint.models.events import TrackedEvent
+
+    service.ingest(request(track(**fields), "track"))
+    (stored,) = store.items.values()
+    # The stored event reads back (as evaluate reads it) and becomes an engine input.
+    event = TrackedEvent.model_validate_json(stored.model_dump_json())
+    assert EventInput.from_tracked(event).name == event.canonical_event

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from footprint.models.events import TrackedEvent
+from footprint.models.events import TrackedEvent, check_event_time
 from footprint.models.journey import Channel, EventName
 from footprint.models.profile import Channel as ProfileChannel
 from footprint.models.profile import Profile
@@ -22,6 +22,18 @@ def as_utc(moment: datetime) -> datetime:
 UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
 
 
+def _event_time(moment: datetime) -> datetime:
+    moment = as_utc(moment)
+    problem = check_event_time(moment)
+    if problem:
+        raise ValueError(problem)
+    return moment
+
+
+# An event's time, within the bounds every event has (footprint.models.events).
+EventTime = Annotated[datetime, AfterValidator(_event_time)]
+
+
 class EventInput(BaseModel):
     """Something the visitor did (or that happened to them: a message was clicked, dismissed...)."""
 
@@ -31,7 +43,7 @@ class EventInput(BaseModel):
     id: str = Field(min_length=1)  # the event's messageId: the dedupe key
     name: EventName  # canonical snake_case, as journeys name events
     properties: dict[str, Any] = Field(default_factory=dict)
-    timestamp: UtcDatetime
+    timestamp: EventTime
 
     @classmethod
     def from_tracked(cls, event: TrackedEvent) -> EventInput:

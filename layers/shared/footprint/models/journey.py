@@ -44,7 +44,7 @@ from pydantic import (
 )
 
 from footprint.models.channels import MessageChannel
-from footprint.models.events import canonical_event_name
+from footprint.models.events import MAX_EVENT_NAME_LENGTH, canonical_event_name
 
 Channel = MessageChannel
 CHANNELS: tuple[Channel, ...] = get_args(MessageChannel)
@@ -60,6 +60,9 @@ NODE_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 # Durations and times of day
 # ---------------------------------------------------------------------------------------------
 
+# The longest wait, window or timeout a journey may have: ten years is beyond any journey, and keeps
+# every time the engine computes (an event's time plus its waits) a date.
+MAX_DURATION = timedelta(days=3653)
 _ISO_DURATION = re.compile(
     r"P(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
     r"(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?",
@@ -83,7 +86,7 @@ def parse_duration(value: object) -> timedelta:
     if isinstance(value, bool):
         raise ValueError("a duration is a string like 'PT10S', '10s' or '1d', not a boolean")
     if isinstance(value, int | float):
-        return timedelta(seconds=value)
+        return _timedelta(seconds=value)
     if not isinstance(value, str) or not value.strip():
         raise ValueError("a duration is a string like 'PT10S', '10s' or '1d'")
     text = value.strip()
@@ -91,10 +94,17 @@ def parse_duration(value: object) -> timedelta:
         match = pattern.fullmatch(text)
         if match and any(match.groupdict().values()) and not text.upper().endswith("T"):
             parts = {key: float(number) for key, number in match.groupdict().items() if number}
-            return timedelta(**parts)
+            return _timedelta(**parts)
     if text.upper().startswith("P") and re.search(r"[YM]", text.upper().split("T")[0]):
         raise ValueError(f"{value!r}: months and years have no fixed length; use days or weeks (e.g. P30D)")
     raise ValueError(f"{value!r} is not a duration; write e.g. 'PT10S', 'P1D', '10s', '15m', '1d' or '2w'")
+
+
+def _timedelta(**parts: float) -> timedelta:
+    try:
+        return timedelta(**parts)
+    except (OverflowError, ValueError) as error:  # over ~2.7 million years, or NaN
+        raise ValueError("the duration is too long (or not a number)") from error
 
 
 def format_duration(value: timedelta) -> str:
@@ -112,6 +122,8 @@ def _positive_duration(value: object) -> timedelta:
     duration = parse_duration(value)
     if duration <= timedelta(0):
         raise ValueError("a duration must be longer than zero")
+    if duration > MAX_DURATION:
+        raise ValueError(f"a duration must be at most {MAX_DURATION.days} days")
     return duration
 
 
@@ -164,7 +176,7 @@ TimeZoneName = Annotated[str, BeforeValidator(lambda value: _timezone_name(str(v
 EventName = Annotated[
     str,
     BeforeValidator(lambda value: canonical_event_name(value) if isinstance(value, str) else value),
-    Field(min_length=1, max_length=128),
+    Field(min_length=1, max_length=MAX_EVENT_NAME_LENGTH),
 ]
 NodeId = Annotated[str, Field(pattern=NODE_ID_PATTERN)]
 

@@ -29,7 +29,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from footprint.models.events import EventType
+from footprint.models.events import EventType, check_event_name
 from footprint.models.limits import SourceLimits
 
 # Segment's limits: a message may be 32 KB serialised, a request (a batch) 500 KB.
@@ -40,7 +40,6 @@ MAX_REQUEST_BYTES = 500 * 1024
 MAX_BATCH_MESSAGES = 500
 # Ids become DynamoDB key parts (sort keys are limited to 1,024 bytes, partition keys to 2,048).
 MAX_ID_BYTES = 512
-MAX_EVENT_NAME_LENGTH = 512
 
 # The stored event name of calls other than `track`, whose name is the event itself.
 PAGE_VIEWED = "page_viewed"
@@ -82,6 +81,17 @@ FreeMap = Annotated[dict[str, Any], BeforeValidator(_empty_map_for_null)]
 UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
 
 
+def _event_name(name: str) -> str:
+    """A track event's name must be one journeys can match: the bounds are footprint.models.events'."""
+    problem = check_event_name(name)
+    if problem:
+        raise ValueError(problem)
+    return name
+
+
+EventNameText = Annotated[str, AfterValidator(_event_name)]
+
+
 class SegmentMessage(BaseModel):
     """The fields every call may carry; each call type below states what it requires."""
 
@@ -93,7 +103,8 @@ class SegmentMessage(BaseModel):
     user_id: SegmentId = Field(default=None, alias="userId")
     previous_id: SegmentId = Field(default=None, alias="previousId")
     group_id: SegmentId = Field(default=None, alias="groupId")
-    event: str | None = Field(default=None, max_length=MAX_EVENT_NAME_LENGTH)
+    # Only a track call's event is stored (TrackMessage checks it); other calls store their type.
+    event: str | None = None
     name: str | None = None
     category: str | None = None
     properties: FreeMap = Field(default_factory=dict)
@@ -147,7 +158,7 @@ class SegmentMessage(BaseModel):
 
 class TrackMessage(SegmentMessage):
     type: Literal["track"] = "track"
-    event: str = Field(min_length=1, max_length=MAX_EVENT_NAME_LENGTH)
+    event: EventNameText
 
 
 class IdentifyMessage(SegmentMessage):

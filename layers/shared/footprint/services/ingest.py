@@ -24,7 +24,13 @@ from pydantic import ValidationError
 
 from footprint import clock
 from footprint.identity import vouched
-from footprint.models.events import EventType, TrackedEvent
+from footprint.models.events import (
+    MAX_CLOCK_AHEAD,
+    EventType,
+    TrackedEvent,
+    ahead_of_receipt_problem,
+    check_event_time,
+)
 from footprint.models.segment import (
     MAX_BATCH_MESSAGES,
     MAX_MESSAGE_BYTES,
@@ -340,8 +346,10 @@ class _Envelope:
 def tracked_events(
     payload: dict[str, Any], call: EventType | None, *, source_id: str, received_at: datetime
 ) -> list[TrackedEvent]:
-    """Validate every message of the request and normalise it; all or nothing (one bad message
-    rejects the request, so a client never has to guess which of its messages were kept)."""
+    """Validate every message of the request and normalise it; all or nothing: one bad message
+    rejects the whole request with a 400 (as Segment answers a malformed batch) whose ``errors`` name
+    every bad message and field (``batch.3.event``), so a client never has to guess which of its
+    messages were kept, and nothing evaluate would refuse is ever stored."""
     envelope = _envelope(payload, call)
     errors: list[dict[str, str]] = []
     events: list[TrackedEvent] = []
@@ -354,8 +362,8 @@ def tracked_events(
             events.append(
                 _tracked_event(message, raw, call, envelope=envelope, source_id=source_id, received_at=received_at)
             )
-        except OverflowError:
-            errors.append(_error((*where, "timestamp"), "is out of range once corrected for clock skew"))
+        except _EventTimeError as error:
+            errors.append(_error((*where, error.field), error.problem))
     if errors:
         raise InvalidPayloadError(
             "invalid_payload", _summary(errors, len(envelope.messages)), errors[:MAX_REPORTED_ERRORS]
@@ -483,6 +491,7 @@ def _tracked_event(
     received_at: datetime,
 ) -> TrackedEvent:
     sent_at = message.sent_at or envelope.sent_at
+    timestamp = _event_time(message, sent_at, received_at)
     properties = dict(message.properties)
     if message.category is not None:
         # TrackedEvent has no category: a page's category travels in its properties.
@@ -501,11 +510,35 @@ def _tracked_event(
         properties=properties,
         traits=message.traits,
         context=merged(envelope.context or {}, message.context),
-        timestamp=corrected_timestamp(received_at=received_at, sent_at=sent_at, client_time=message.client_time),
+        timestamp=timestamp,
         original_timestamp=message.client_time,
         sent_at=sent_at,
         received_at=received_at,
     )
+
+
+class _EventTimeError(ValueError):
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field} {problem}")
+        self.field = field
+        self.problem = problem
+
+
+def _event_time(message: SegmentMessage, sent_at: datetime | None, received_at: datetime) -> datetime:
+    """The stored time (Segment's skew correction), within the bounds evaluate and the engine accept
+    (footprint.models.events): an event they would refuse is refused here, naming the client's field."""
+    field = "originalTimestamp" if message.original_timestamp else "timestamp"
+    corrected = " once corrected for clock skew (sentAt)" if sent_at and message.client_time else ""
+    try:
+        moment = corrected_timestamp(received_at=received_at, sent_at=sent_at, client_time=message.client_time)
+    except OverflowError as error:
+        raise _EventTimeError(field, "is out of range once corrected for clock skew") from error
+    problem = check_event_time(moment)
+    if problem is None and moment > received_at + MAX_CLOCK_AHEAD:
+        problem = ahead_of_receipt_problem()
+    if problem:
+        raise _EventTimeError(field, problem + corrected)
+    return moment
 
 
 def merged(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

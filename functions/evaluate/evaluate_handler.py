@@ -1,8 +1,10 @@
 """evaluate: consumes EventsTable's stream (new events) and TimersQueue (wake-ups).
 
-Failures are reported per record (partial batch response): the stream retries from the failed
-record with bisection and bounded retries, then hands it to the on-failure queue; a failed
-wake-up returns to TimersQueue and, after its receive limit, to the timers dead-letter queue.
+A record the models or the engine refuse (footprint.services.poison) is poison: it goes to
+EvaluatePoisonQueue with its reason and counts as processed, never retried. Other failures are
+reported per record (partial batch response): the stream retries from the failed record, a bounded
+number of times, then hands the batch to the on-failure queue; a failed wake-up returns to
+TimersQueue and, after its receive limit, to the timers dead-letter queue.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from footprint.adapters.wiring import evaluate_service
+from footprint.adapters.wiring import evaluate_service, poison_queue
+from footprint.services.poison import PoisonTriage
 
 logger = Logger()
 tracer = Tracer()
@@ -32,6 +35,10 @@ def on_timer_record(record: SQSRecord) -> None:
     evaluate_service().on_timer(record.body)
 
 
+def sequence_number(record: DynamoDBRecord) -> str:
+    return str(record.raw_event.get("dynamodb", {}).get("SequenceNumber", ""))
+
+
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
@@ -39,10 +46,18 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     records = event.get("Records") or []
     if not records:
         return {"batchItemFailures": []}
+    triage = PoisonTriage(poison_queue())
     if records[0].get("eventSource") == "aws:dynamodb":
-        return process_partial_response(
-            event=event, record_handler=on_event_record, processor=stream_processor, context=context
+        handle = triage.guard("events_stream", sequence_number, lambda record: record.raw_event, on_event_record)
+        response = process_partial_response(
+            event=event, record_handler=handle, processor=stream_processor, context=context
         )
-    return process_partial_response(
-        event=event, record_handler=on_timer_record, processor=timers_processor, context=context
-    )
+    else:
+        handle = triage.guard(
+            "timers_queue", lambda record: record.message_id, lambda record: record.raw_event, on_timer_record
+        )
+        response = process_partial_response(
+            event=event, record_handler=handle, processor=timers_processor, context=context
+        )
+    response["batchItemFailures"].extend({"itemIdentifier": item_id} for item_id in triage.park())
+    return response

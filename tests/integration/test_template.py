@@ -165,6 +165,25 @@ def test_evaluate_may_park_failed_batches_in_its_failure_queue(resources: dict[s
     assert "EvaluateFailureQueue" in grants(resources["EvaluateFunctionRole"]["Properties"], "sqs:SendMessage")
 
 
+def test_evaluate_parks_poison_records_in_its_own_queue_named_in_its_settings(
+    resources: dict[str, dict[str, Any]],
+) -> None:
+    queue = resources["EvaluatePoisonQueue"]["Properties"]
+    variables = resources["EvaluateFunction"]["Properties"]["Environment"]["Variables"]
+
+    assert variables["EVALUATE_POISON_QUEUE_URL"] == {"Ref": "EvaluatePoisonQueue"}
+    assert "evaluate_poison_queue_url" in Settings.model_fields
+    assert queue["MessageRetentionPeriod"] == FOURTEEN_DAYS
+    assert "RedrivePolicy" not in queue  # nothing consumes it: records wait there for a redrive
+    # Only evaluate may send to it.
+    senders = {
+        role_id
+        for role_id, role in of_type(resources, "AWS::IAM::Role").items()
+        if "EvaluatePoisonQueue" in grants(role, "sqs:SendMessage")
+    }
+    assert senders == {"EvaluateFunctionRole"}
+
+
 def test_queue_consumers_report_batch_item_failures(resources: dict[str, dict[str, Any]]) -> None:
     queues = of_type(resources, "AWS::SQS::Queue")
     queue_mappings = {key: props for key, props in event_source_mappings(resources).items() if key[0] in queues}
@@ -331,8 +350,8 @@ FUNCTION_PERMISSIONS: dict[str, dict[str, set[str]]] = {
         "dynamodb:GetShardIterator": {"EventsTable.StreamArn"},
         "dynamodb:ListStreams": {"${EventsTable.Arn}/stream/*"},
         **{action: {"TimersQueue.Arn"} for action in QUEUE_CONSUMER},
-        # send_queue and timers; the stream mapping's on-failure destination.
-        "sqs:SendMessage": {"SendQueue.Arn", "TimersQueue.Arn", "EvaluateFailureQueue.Arn"},
+        # send_queue and timers; the stream mapping's on-failure destination; poison_queue (SendMessageBatch).
+        "sqs:SendMessage": {"SendQueue.Arn", "TimersQueue.Arn", "EvaluateFailureQueue.Arn", "EvaluatePoisonQueue.Arn"},
         # profiles_store, enrollments_store (TransactWriteItems needs PutItem per Put); journey_catalog.
         "dynamodb:BatchGetItem": {"ProfilesTable.Arn"},
         "dynamodb:GetItem": {"ProfilesTable.Arn", "ConfigTable.Arn"},
@@ -550,7 +569,12 @@ def test_evaluate_manages_schedules_of_its_group_and_passes_only_the_scheduler_r
     assert grants(role, "iam:PassRole") == {"SchedulerRole"}
     pass_role = next(st for st in role_statements(role) if "iam:PassRole" in as_list(st["Action"]))
     assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}
-    assert grants(role, "sqs:SendMessage") == {"SendQueue", "TimersQueue", "EvaluateFailureQueue"}
+    assert grants(role, "sqs:SendMessage") == {
+        "SendQueue",
+        "TimersQueue",
+        "EvaluateFailureQueue",
+        "EvaluatePoisonQueue",
+    }
 
 
 def test_the_scheduler_role_only_delivers_wake_ups(resources: dict[str, dict[str, Any]]) -> None:

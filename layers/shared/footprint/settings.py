@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     schedule_group: str = ""
     scheduler_role_arn: str = ""
     scheduler_dead_letter_arn: str = ""
+    # EvaluatePoisonQueue: records evaluate refuses as invalid go there instead of being retried.
+    evaluate_poison_queue_url: str = ""
     sender_email: str = "noreply@example.com"
     vapid_secret_name: str = ""
     # {"signing_secret": "<base64, with or without whsec_>"}: signs webhooks (Standard Webhooks).

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from footprint.services.evaluate import EvaluateService
     from footprint.services.ingest import IngestService
     from footprint.services.onsite import OnsiteService
+    from footprint.services.poison import PoisonQueue
 
 
 @cache
@@ -156,6 +157,15 @@ def evaluate_service() -> EvaluateService:
     return EvaluateService(profiles=ProfileService(store), profile_reader=store, journeys=journeys, clock=clock)
 
 
+@cache
+def poison_queue() -> PoisonQueue | None:
+    """EvaluatePoisonQueue; None when no URL is configured (poison records are then retried as before)."""
+    from footprint.adapters.poison_queue import SqsPoisonQueue
+
+    url = get_settings().evaluate_poison_queue_url
+    return SqsPoisonQueue(sqs(), url) if url else None
+
+
 def reset() -> None:
     for factory in (
         dynamodb,
@@ -167,6 +177,7 @@ def reset() -> None:
         journey_catalog,
         journey_admin,
         evaluate_service,
+        poison_queue,
         get_settings,
     ):
         factory.cache_clear()

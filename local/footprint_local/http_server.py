@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import mimetypes
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from footprint.clock import Clock
+from footprint.http_api import error_body
 from footprint_local.aws import LOOPBACK
 from footprint_local.events import (
     CorsPolicy,
@@ -37,6 +41,13 @@ from footprint_local.template import HttpRoute
 
 logger = logging.getLogger(__name__)
 
+# One skip of the stack clock; far more would run it past the dates events and journeys can have.
+MAX_ADVANCE = timedelta(days=3660)
+# API Gateway's payload limit; a longer body is refused unread.
+MAX_BODY_BYTES = 10 * 1024 * 1024
+_CONTENT_LENGTH = re.compile(r"[0-9]{1,12}")
+ALLOWED_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 LOCAL_PAGE = PACKAGE_DIR / "static" / "index.html"
 DEMO_DIR = PACKAGE_DIR / "demo"
@@ -48,6 +59,11 @@ def _json_response(status: int, payload: Any) -> HttpResponse:
         headers={"content-type": "application/json; charset=utf-8", "cache-control": "no-store"},
         body=json.dumps(payload, ensure_ascii=False).encode("utf-8"),
     )
+
+
+def _error_response(status: int, code: str, reason: str) -> HttpResponse:
+    """A refusal of the local server itself, in the JSON error shape of the stack's APIs."""
+    return _json_response(status, error_body(code, reason))
 
 
 def _redirect(location: str) -> HttpResponse:
@@ -176,12 +192,14 @@ class LocalApplication:
         try:
             seconds = float(parse_qs(query).get("seconds", [""])[0])
         except ValueError:
-            return _json_response(400, {"message": "give ?seconds=N"})
+            return _error_response(400, "invalid_seconds", "give ?seconds=N")
         advance = getattr(self.clock, "advance", None)
         if advance is None:
-            return _json_response(409, {"message": f"{type(self.clock).__name__} cannot be moved"})
-        if seconds <= 0:
-            return _json_response(400, {"message": "the stack clock only moves forward"})
+            return _error_response(409, "clock_fixed", f"{type(self.clock).__name__} cannot be moved")
+        if not math.isfinite(seconds) or seconds <= 0:
+            return _error_response(400, "invalid_seconds", "the stack clock only moves forward, by a number of seconds")
+        if seconds > MAX_ADVANCE.total_seconds():
+            return _error_response(400, "invalid_seconds", f"skip at most {MAX_ADVANCE.days} days at a time")
         advance(timedelta(seconds=seconds))
         logger.info("skipped ahead %s", timedelta(seconds=seconds))
         self.on_clock_moved()
@@ -199,7 +217,7 @@ def _summarise_tracking_body(body: bytes, path: str) -> str:
     """``track product_viewed anonymousId=a1`` or ``batch of 3``, for one log line."""
     try:
         payload = json.loads(body or b"{}")
-    except ValueError:
+    except (ValueError, RecursionError):  # the handler answered it already; this is only the log line
         return f"{len(body)} bytes"
     if not isinstance(payload, dict):
         return "not an object"
@@ -245,9 +263,37 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the application logs what matters, one line per request."""
 
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """What http.server answers before a request reaches the application (an unknown method, a bad
+        request line or header), as a JSON 4xx like the rest: an unknown method is a 405, not a 501."""
+        status = HTTPStatus.METHOD_NOT_ALLOWED if code == HTTPStatus.NOT_IMPLEMENTED else HTTPStatus(code)
+        if status >= 500:
+            status = HTTPStatus.BAD_REQUEST
+        reason = message or status.phrase
+        if status == HTTPStatus.METHOD_NOT_ALLOWED:
+            reason = f"method {self.command!r} is not supported; use one of {ALLOWED_METHODS}"
+        code_name = status.phrase.lower().replace(" ", "_")
+        self._refuse(_error_response(status.value, code_name, reason), allow=status == HTTPStatus.METHOD_NOT_ALLOWED)
+
+    def _refuse(self, response: HttpResponse, *, allow: bool = False) -> None:
+        """Answer and close the connection: what follows on it cannot be trusted to be a request."""
+        self.close_connection = True
+        response.headers["connection"] = "close"
+        if allow:
+            response.headers["allow"] = ALLOWED_METHODS
+        self._write(response)
+
     def _handle(self) -> None:
         parts = urlsplit(self.path)
-        length = int(self.headers.get("content-length") or 0)
+        declared = (self.headers.get("content-length") or "0").strip()
+        if not _CONTENT_LENGTH.fullmatch(declared):
+            reason = f"Content-Length must be a number of bytes, not {declared[:40]!r}"
+            self._refuse(_error_response(400, "invalid_content_length", reason))
+            return
+        length = int(declared)
+        if length > MAX_BODY_BYTES:
+            self._refuse(_error_response(413, "request_too_large", f"the body is over {MAX_BODY_BYTES} bytes"))
+            return
         body = self.rfile.read(length) if length > 0 else b""
         request = HttpRequest(
             method=self.command,
@@ -263,6 +309,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
         except Exception:
             logger.exception("the local server failed on %s %s", self.command, parts.path)
             response = _json_response(500, {"message": "Internal Server Error"})
+        self._write(response)
+
+    def _write(self, response: HttpResponse) -> None:
         self.send_response(response.status)
         for name, value in response.headers.items():
             if name != "content-length":

@@ -362,6 +362,7 @@ def test_the_local_page_the_demo_shop_and_the_skip_ahead_control(
         "SendDeadLetterQueue",
         "TimersDeadLetterQueue",
         "EvaluateFailureQueue",
+        "EvaluatePoisonQueue",
         "SchedulerDeadLetterQueue",
     }
     config = requests.get(f"{local_stack.api_url}/_local/demo-config.json", timeout=TIMEOUT).json()

@@ -125,6 +125,7 @@ def test_queues_come_after_the_dead_letter_queues_they_redrive_to(template: Temp
         "TimersQueue",
         "TimersDeadLetterQueue",
         "EvaluateFailureQueue",
+        "EvaluatePoisonQueue",
         "SchedulerDeadLetterQueue",
     }
     assert order.index("SendDeadLetterQueue") < order.index("SendQueue")

@@ -20,10 +20,15 @@ def json_response(body: dict[str, Any], status: HTTPStatus = HTTPStatus.OK) -> J
     return Response(status.value, content_types.APPLICATION_JSON, body)
 
 
+def error_body(code: str, reason: str, errors: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    """The error shape itself (the local stack's HTTP server answers its own refusals with it too)."""
+    return {"error": {"code": code, "reason": reason, "errors": errors or []}}
+
+
 def error_response(
     status: HTTPStatus, code: str, reason: str, errors: list[dict[str, str]] | None = None
 ) -> JsonResponse:
-    return json_response({"error": {"code": code, "reason": reason, "errors": errors or []}}, status)
+    return json_response(error_body(code, reason, errors), status)
 
 
 def answer_unknown_routes_and_bugs(app: APIGatewayHttpResolver, logger: Logger, routes_hint: str) -> None:

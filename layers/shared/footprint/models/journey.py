@@ -731,6 +731,11 @@ def _instant_cycle(nodes: Mapping[str, _Node]) -> list[str] | None:
 # ---------------------------------------------------------------------------------------------
 
 
+# Journey YAML nests a few levels and holds a few hundred values; far more is refused unread.
+MAX_YAML_DEPTH = 64
+MAX_YAML_NODES = 100_000
+
+
 class JourneyDefinitionError(ValueError):
     """A journey file that cannot be used, with one readable line per problem."""
 
@@ -759,7 +764,38 @@ def read_journey_yaml(text: str, *, origin: str = "journey") -> object:
     import yaml
 
     class JourneyYamlLoader(yaml.SafeLoader):
-        pass
+        """Refuses YAML nested too deeply for the (recursive) composer, or whose aliases expand to more
+        nodes than any journey has ("billion laughs"), before anything walks it."""
+
+        def __init__(self, stream: str) -> None:
+            super().__init__(stream)
+            self.depth = 0
+            self.nodes = 0
+            self.sizes: dict[int, int] = {}
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                node = super().compose_node(parent, index)
+                self._count(self.sizes.get(id(node), 1))
+                return node
+            if self.depth >= MAX_YAML_DEPTH:
+                mark = self.peek_event().start_mark
+                raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_YAML_DEPTH} levels", mark)
+            before = self.nodes
+            self.depth += 1
+            try:
+                node = super().compose_node(parent, index)
+            finally:
+                self.depth -= 1
+            self._count(1)
+            self.sizes[id(node)] = self.nodes - before
+            return node
+
+        def _count(self, nodes: int) -> None:
+            self.nodes += nodes
+            if self.nodes > MAX_YAML_NODES:
+                mark = self.peek_event().start_mark if self.check_event() else None
+                raise yaml.composer.ComposerError(None, None, f"more than {MAX_YAML_NODES} values", mark)
 
     bool_tag, int_tag, float_tag = (f"tag:yaml.org,2002:{name}" for name in ("bool", "int", "float"))
     JourneyYamlLoader.yaml_implicit_resolvers = {
@@ -779,6 +815,8 @@ def read_journey_yaml(text: str, *, origin: str = "journey") -> object:
         return yaml.load(text, Loader=JourneyYamlLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as error:
         raise JourneyDefinitionError(f"{origin} is not valid YAML: {error}") from error
+    except ValueError as error:  # an integer of more than 4,300 digits (Python's conversion limit)
+        raise JourneyDefinitionError(f"{origin} is not valid YAML: a number has more than 4300 digits") from error
 
 
 def journey_json_schema() -> dict[str, Any]:

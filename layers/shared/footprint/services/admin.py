@@ -33,6 +33,7 @@ from footprint.services.simulation import (
 )
 
 MAX_BODY_BYTES = 256 * 1024
+MAX_VERSION_DIGITS = 9
 # A simulation runs inside one API request: bound its clock, its work and the size of its answer.
 MAX_SIMULATION_HORIZON = timedelta(days=400)
 MAX_SIMULATED_INPUTS = 20_000
@@ -273,7 +274,8 @@ def parse_version(value: str | None) -> int | None:
     """``?version=N``: a positive integer, or absent."""
     if value is None or value == "":
         return None
-    if not value.isdigit() or int(value) < 1:
+    # ASCII digits only ("²".isdigit() is true), and few of them: int() refuses over 4,300.
+    if not (value.isascii() and value.isdigit() and len(value) <= MAX_VERSION_DIGITS) or int(value) < 1:
         raise InvalidRequestError(
             "invalid_version", "version must be a positive integer", [_problem("version", repr(value))]
         )

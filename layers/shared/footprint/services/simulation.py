@@ -55,6 +55,8 @@ def read_event_lines(lines: Iterable[str], label: str = "line") -> Iterator[tupl
             decoded = json.loads(raw)
         except ValueError as error:
             raise SimulationInputError(f"{label} {number}", str(error)) from error
+        except RecursionError as error:
+            raise SimulationInputError(f"{label} {number}", "nested too deeply") from error
         yield f"{label} {number}", decoded
 
 
@@ -83,6 +85,8 @@ def parse_events(items: Iterable[tuple[str, Any]], start: datetime | None = None
             raise SimulationInputError(location, f"{missing} is required") from missing
         except (ValueError, TypeError) as error:
             raise SimulationInputError(location, str(error)) from error
+        except OverflowError as error:  # "after" a start so late (or so long) that it is past year 9999
+            raise SimulationInputError(location, "the event's time is out of range") from error
         events.append(SimulatedEvent(profile_id=visitor, event=event, profile=profile))
     return events
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -59,5 +60,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         response = process_partial_response(
             event=event, record_handler=handle, processor=timers_processor, context=context
         )
+    if triage.pending:
+        metrics.add_metric(name="PoisonRecords", unit=MetricUnit.Count, value=len(triage.pending))
     response["batchItemFailures"].extend({"itemIdentifier": item_id} for item_id in triage.park())
     return response

@@ -119,7 +119,7 @@ def parked(poison: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def test_poison_records_are_parked_in_batches_and_the_events_between_them_are_processed(
-    poison: dict[str, Any], batch_sends: list[list[dict[str, Any]]]
+    poison: dict[str, Any], batch_sends: list[list[dict[str, Any]]], capsys: pytest.CaptureFixture[str]
 ) -> None:
     tables = poison["tables"]
     # Given one stream batch of 500 poison records with a legitimate event after every tenth
@@ -154,6 +154,9 @@ def test_poison_records_are_parked_in_batches_and_the_events_between_them_are_pr
     to_poison = [operation for url, operation in poison["sqs_calls"] if url == poison["poison_url"]]
     assert to_poison == ["SendMessageBatch"] * 50
     assert [len(entries) for entries in batch_sends] == [10] * 50
+    # counted in the PoisonRecords metric (an EMF line), to alarm on
+    metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"PoisonRecords"' in line]
+    assert [line["PoisonRecords"] for line in metrics] == [[500.0]]
     # and no poison record left a profile or a step behind
     assert store.get_profile(profile_id_for("demo", "anon", "bad-0")) is None
 

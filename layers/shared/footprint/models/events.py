@@ -61,12 +61,12 @@ class TrackedEvent(BaseModel):
             event_name_problem = check_event_name(self.event or "")
             if event_name_problem:
                 raise ValueError(f"event {event_name_problem}")
-        for name in ("timestamp", "received_at"):
-            problem = check_event_time(getattr(self, name))
-            if problem:
-                raise ValueError(f"{name} {problem}")
-        if _aware(self.timestamp) > _aware(self.received_at) + MAX_CLOCK_AHEAD:
-            raise ValueError(f"timestamp {ahead_of_receipt_problem()}")
+        timestamp_problem = check_event_timestamp(self.timestamp, received_at=self.received_at)
+        if timestamp_problem:
+            raise ValueError(f"timestamp {timestamp_problem}")
+        received_problem = check_event_time(self.received_at)
+        if received_problem:
+            raise ValueError(f"received_at {received_problem}")
         return self
 
     @property
@@ -107,9 +107,15 @@ def check_event_time(moment: datetime) -> str | None:
     return None
 
 
-def ahead_of_receipt_problem() -> str:
-    hours = int(MAX_CLOCK_AHEAD.total_seconds() // 3600)
-    return f"must be at most {hours} hours after the request was received (send sentAt to correct a client clock)"
+def check_event_timestamp(timestamp: datetime, *, received_at: datetime) -> str | None:
+    """Why ``timestamp`` cannot be the stored time of an event received at ``received_at``."""
+    problem = check_event_time(timestamp)
+    if problem is None and _aware(timestamp) > _aware(received_at) + MAX_CLOCK_AHEAD:
+        hours = int(MAX_CLOCK_AHEAD.total_seconds() // 3600)
+        problem = (
+            f"must be at most {hours} hours after the request was received (send sentAt to correct a client clock)"
+        )
+    return problem
 
 
 def _aware(moment: datetime) -> datetime:

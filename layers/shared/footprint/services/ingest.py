@@ -24,13 +24,7 @@ from pydantic import ValidationError
 
 from footprint import clock
 from footprint.identity import vouched
-from footprint.models.events import (
-    MAX_CLOCK_AHEAD,
-    EventType,
-    TrackedEvent,
-    ahead_of_receipt_problem,
-    check_event_time,
-)
+from footprint.models.events import EventType, TrackedEvent, check_event_timestamp
 from footprint.models.segment import (
     MAX_BATCH_MESSAGES,
     MAX_MESSAGE_BYTES,
@@ -533,9 +527,7 @@ def _event_time(message: SegmentMessage, sent_at: datetime | None, received_at: 
         moment = corrected_timestamp(received_at=received_at, sent_at=sent_at, client_time=message.client_time)
     except OverflowError as error:
         raise _EventTimeError(field, "is out of range once corrected for clock skew") from error
-    problem = check_event_time(moment)
-    if problem is None and moment > received_at + MAX_CLOCK_AHEAD:
-        problem = ahead_of_receipt_problem()
+    problem = check_event_timestamp(moment, received_at=received_at)
     if problem:
         raise _EventTimeError(field, problem + corrected)
     return moment

@@ -11,14 +11,13 @@ from typing import Any
 
 import pytest
 
-import admin_handler
 import track_handler
 from footprint.engine import EventInput
 from footprint.models.events import TrackedEvent
 from tests.api_gateway import HttpResult, http_api_event, http_result
 from tests.hostile import QUERY_VALUES, SEED, journey_yaml_bodies, simulation_bodies, tracking_bodies
 from tests.integration.conftest import Tables
-from tests.integration.test_admin_handler import SERVICES_YAML, AdminApi
+from tests.integration.test_admin_handler import SERVICES_YAML, AdminApi, admin
 from tests.lambda_context import lambda_context
 from tests.routes import V1_PATHS
 
@@ -26,6 +25,7 @@ from tests.routes import V1_PATHS
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 
 WRITE_KEY = "wk-hostile"
+__all__ = ["admin"]  # the admin API fixture, with the channels the template turns on by default
 
 
 def assert_json_answer(result: HttpResult, what: str) -> None:
@@ -67,11 +67,6 @@ def test_hostile_tracking_bodies_never_get_a_5xx_and_what_is_accepted_evaluate_c
     for item in items:
         stored = TrackedEvent.model_validate_json(item["body"]["S"])
         EventInput.from_tracked(stored)
-
-
-@pytest.fixture
-def admin(tables: Tables) -> AdminApi:
-    return AdminApi(admin_handler, tables)
 
 
 def test_hostile_journey_yaml_never_gets_a_5xx(admin: AdminApi) -> None:

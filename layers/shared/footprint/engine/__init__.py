@@ -73,7 +73,14 @@ from footprint.engine.effects import (
 )
 from footprint.engine.inputs import EngineInput, EventInput, ProfileView, WakeUp
 from footprint.engine.simulate import SimulatedEvent, SimulationLimitError, Simulator, TimelineEntry, simulate
-from footprint.engine.state import Enrollment, EnrollmentStatus, PendingWakeUp, SendRecord, TriggerSnapshot
+from footprint.engine.state import (
+    Enrollment,
+    EnrollmentStatus,
+    PendingWakeUp,
+    SendRecord,
+    TriggerSnapshot,
+    carry_history,
+)
 
 __all__ = [
     "CancelWakeUp",
@@ -98,6 +105,7 @@ __all__ = [
     "TriggerSnapshot",
     "UpdateProfile",
     "WakeUp",
+    "carry_history",
     "evaluate",
     "relevant_events",
     "simulate",

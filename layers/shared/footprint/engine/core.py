@@ -169,6 +169,7 @@ def _try_entry(
         last_entry_at=previous.last_entry_at if previous else None,
         sends=list(previous.sends) if previous else [],
         seen_input_ids=list(previous.seen_input_ids) if previous else [],
+        merged_enrollment_ids=list(previous.merged_enrollment_ids) if previous else [],
         revision=previous.revision if previous else 0,
     )
     run = _Run(journey, fresh, profile, now)

@@ -19,6 +19,8 @@ OPEN_STATUSES: frozenset[str] = frozenset({"pending", "active"})
 SEEN_INPUT_IDS = 64
 # How many sends it remembers for the frequency cap (older ones are also dropped by age).
 SEND_HISTORY = 64
+# How many ids of other profiles' enrollments it remembers having taken the history of (merges are rare).
+MERGED_ENROLLMENTS = 16
 
 
 class TriggerSnapshot(BaseModel):
@@ -57,6 +59,10 @@ class Enrollment(BaseModel):
 
     A finished enrollment is kept: the next entry replaces it and carries over the re-entry
     bookkeeping (``entries``, ``last_entry_at``), the send history and the seen input ids.
+
+    When the visitor turns out to be a known contact, their enrollments move to the contact's
+    profile (``carry_history``): ``merged_into`` marks the copy left behind, and
+    ``merged_enrollment_ids`` lists the copies whose history this one already took.
     """
 
     id: str
@@ -79,6 +85,8 @@ class Enrollment(BaseModel):
     sends: list[SendRecord] = Field(default_factory=list)
     entries: int = 0  # confirmed entries of this visitor into this journey, all versions
     last_entry_at: UtcDatetime | None = None
+    merged_into: str | None = None  # the profile this copy moved to (it only redirects now)
+    merged_enrollment_ids: list[str] = Field(default_factory=list)
     # Incremented on every change: the service writes with `revision = <the one it read>`.
     revision: int = 0
 
@@ -101,3 +109,27 @@ class Enrollment(BaseModel):
             token=pending.token,
             due_at=pending.due_at,
         )
+
+
+def carry_history(into: Enrollment, other: Enrollment) -> Enrollment:
+    """``into`` (the contact's copy of a journey) with the history of ``other`` (the same journey on a
+    profile just merged into the contact) folded in: what outlives one run, so the frequency cap,
+    the re-entry rules and duplicate detection see one person.
+
+    ``entry_seq`` stays ahead of both, so the contact's next entry gets an id neither copy has used
+    (ids key sends and steps). Call it once per ``other`` (``merged_enrollment_ids`` says whether
+    it was); the caller sets ``revision``."""
+    sends = sorted({(s.at, s.channel, s.node_id): s for s in [*other.sends, *into.sends]}.values(), key=lambda s: s.at)
+    seen = list(dict.fromkeys([*other.seen_input_ids, *into.seen_input_ids]))
+    last_entries = [moment for moment in (into.last_entry_at, other.last_entry_at) if moment is not None]
+    return into.model_copy(
+        update={
+            "entry_seq": max(into.entry_seq, other.entry_seq),
+            "entries": into.entries + other.entries,
+            "last_entry_at": max(last_entries, default=None),
+            "sends": sends[-SEND_HISTORY:],
+            "seen_input_ids": seen[-SEEN_INPUT_IDS:],
+            "merged_enrollment_ids": [*into.merged_enrollment_ids, other.id][-MERGED_ENROLLMENTS:],
+        },
+        deep=True,
+    )

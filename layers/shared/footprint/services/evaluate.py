@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from pydantic import ValidationError
@@ -12,7 +13,7 @@ from footprint.clock import Clock
 from footprint.engine import Decision, EventInput, WakeUp
 from footprint.models.events import TrackedEvent
 from footprint.models.profile import Profile
-from footprint.services.journeys import JourneyService
+from footprint.services.journeys import EnrollmentConflictError, JourneyService
 from footprint.services.profiles import ProfileService, ProfileUpdate
 
 MAX_MERGE_HOPS = 3
@@ -66,7 +67,30 @@ class EvaluateService:
     def on_timer(self, body: str) -> Decision | None:
         wake_up = wake_up_from_body(body)
         now = self.clock.now()
-        profile = self.profile_reader.get_profile(wake_up.profile_id)
+        profile_id = wake_up.profile_id
+        for _ in range(MAX_MERGE_HOPS + 1):
+            profile = self._live_profile(profile_id, now)
+            if profile is None:
+                return None  # the profile was deleted (erasure request): nothing left to do
+            try:
+                decision = self.journeys.on_wake_up(profile, wake_up, now)
+            except EnrollmentConflictError:
+                decision = None
+            if decision is not None and decision.note != "stale_wake_up":
+                return decision
+            # Stale or conflicting: a login may have merged the profile after we read it, moving the
+            # enrollment this wake-up belongs to. Read again; if it redirects now, follow it there.
+            fresh = self.profile_reader.get_profile(profile.profile_id)
+            if fresh is None or not fresh.merged_into:
+                if decision is None:
+                    raise EnrollmentConflictError(wake_up.enrollment_id)
+                return decision
+            profile_id = profile.profile_id
+        return None
+
+    def _live_profile(self, profile_id: str, now: datetime) -> Profile | None:
+        """The profile, or the known contact it was merged into (moving its journeys there first)."""
+        profile = self.profile_reader.get_profile(profile_id)
         hops = 0
         while profile is not None and profile.merged_into and hops < MAX_MERGE_HOPS:
             # The visitor became a known contact since this timer was set: their journeys moved there.
@@ -75,6 +99,4 @@ class EvaluateService:
             if profile is not None:
                 self.journeys.adopt(merged_id, profile, now)
             hops += 1
-        if profile is None:
-            return None  # the profile was deleted (erasure request): nothing left to do
-        return self.journeys.on_wake_up(profile, wake_up, now)
+        return profile

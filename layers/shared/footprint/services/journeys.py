@@ -33,6 +33,7 @@ from footprint.engine import (
     SendMessage,
     UpdateProfile,
     WakeUp,
+    carry_history,
     evaluate,
     relevant_events,
 )
@@ -138,50 +139,60 @@ class JourneyService:
         return None
 
     def adopt(self, from_profile_id: str, profile: Profile, now: datetime) -> int:
-        """Move the open enrollments of a profile merged into ``profile`` over to it, so the person's
-        journeys carry on where the anonymous visitor left them. Idempotent; returns how many moved."""
-        moved = 0
+        """Move the enrollments of a profile merged into ``profile`` over to it, so the person's
+        journeys carry on where the anonymous visitor left them and one history (entries, sends,
+        seen inputs) covers both. Idempotent; returns how many open enrollments moved."""
         for attempt in range(MAX_ATTEMPTS):
             theirs = self.enrollments.load_for_profile(from_profile_id)
             ours = self.enrollments.load_for_profile(profile.profile_id)
             try:
-                for journey_id, item in theirs.items():
-                    if item.enrollment.is_open:
-                        moved += self._adopt_one(item.enrollment, ours.get(journey_id), profile.profile_id, now)
-                return moved
+                return sum(
+                    self._adopt_one(item, ours.get(journey_id), profile.profile_id, now)
+                    for journey_id, item in theirs.items()
+                    if not _already_moved(item.enrollment)
+                )
             except EnrollmentConflictError:
                 if attempt == MAX_ATTEMPTS - 1:
                     raise
-        return moved
+        return 0
 
-    def _adopt_one(self, old: Enrollment, mine: StoredEnrollment | None, profile_id: str, now: datetime) -> int:
-        closed = old.model_copy(
-            update={
+    def _adopt_one(self, item: StoredEnrollment, mine: StoredEnrollment | None, profile_id: str, now: datetime) -> int:
+        """One journey: the contact's copy takes the other's history (and, if only the other is in
+        the journey, its place), then the other copy is marked as moved. Effects a crashed run left
+        unconfirmed on either copy are carried, never dropped: the contact's next input performs them.
+        Move first, then close: a crash in between leaves a copy that the next adoption closes, never
+        a journey lost; a pending wake-up keeps its id and token, so it finds the moved copy."""
+        old = item.enrollment
+        moved = 0
+        done = mine is not None and (mine.enrollment.id == old.id or old.id in mine.enrollment.merged_enrollment_ids)
+        if not done:
+            current = mine.enrollment if mine else None
+            carried = [*(mine.unsettled_effects if mine else []), *item.unsettled_effects]
+            if old.is_open and (current is None or not current.is_open):
+                # Only the other copy is in the journey: it goes on as the contact's.
+                rehomed = old.model_copy(update={"profile_id": profile_id})
+                kept = carry_history(rehomed, current) if current else rehomed
+                moved = 1
+            else:
+                # The contact's copy goes on (or both are finished): it keeps its run, takes the history.
+                assert current is not None
+                kept = carry_history(current, old)
+            read_revision = current.revision if current else None
+            kept = kept.model_copy(update={"revision": (read_revision or 0) + 1})
+            self.enrollments.save(kept, carried, read_revision)
+        left: dict[str, object] = {"merged_into": profile_id, "revision": old.revision + 1}
+        if old.is_open:
+            left |= {
                 "status": "exited",
                 "finish_reason": f"merged into {profile_id}",
                 "finished_at": now,
                 "current_node": None,
+                "node_entered_at": None,
                 "pending_wake_up": None,
-                "revision": old.revision + 1,
             }
-        )
-        if mine is not None and mine.enrollment.is_open:
-            # The known contact is already in this journey: it goes on; the anonymous one ends.
-            self.enrollments.save(closed, [], old.revision)
-            return 0
-        current = mine.enrollment if mine else None
-        moved = old.model_copy(
-            update={
-                "profile_id": profile_id,
-                "entries": old.entries + (current.entries if current else 0),
-                "revision": (current.revision if current else 0) + 1,
-            }
-        )
-        # Move first, then close: a crash in between leaves a copy that the next adoption closes,
-        # never a journey lost. The pending wake-up keeps its id and token, so it finds the moved copy.
-        self.enrollments.save(moved, [], current.revision if current else None)
-        self.enrollments.save(closed, [], old.revision)
-        return 1
+        # Its unconfirmed effects now travel with the contact's copy.
+        self.enrollments.save(old.model_copy(update=left), [], old.revision)
+        return moved
 
     def _journeys_for(self, event: EventInput, stored: dict[str, StoredEnrollment]) -> Iterable[Journey]:
         """The journeys this event can change: the pinned version of each open enrollment that names
@@ -244,6 +255,11 @@ class JourneyService:
                     self.profiles.update(effect)
                 case RecordStep():
                     self.steps.record(effect)
+
+
+def _already_moved(enrollment: Enrollment) -> bool:
+    # Copies closed by a merge before ``merged_into`` existed say so in their finish reason.
+    return enrollment.merged_into is not None or (enrollment.finish_reason or "").startswith("merged into ")
 
 
 def outgoing_message(effect: SendMessage, profile: Profile, now: datetime) -> OutgoingMessage:

@@ -87,8 +87,9 @@ def due_wake_ups(stack: dict[str, Any], node_id: str) -> list[dict[str, Any]]:
 
 
 def fire(stack: dict[str, Any], node_id: str) -> dict[str, Any]:
-    [wake_up] = due_wake_ups(stack, node_id)
-    return evaluate(sqs_event(wake_up))
+    wake_ups = due_wake_ups(stack, node_id)
+    assert wake_ups, f"nothing waiting at {node_id}"
+    return evaluate(sqs_event(*wake_ups))
 
 
 def follow_up_sends(stack: dict[str, Any]) -> list[dict[str, Any]]:
@@ -200,3 +201,23 @@ def test_a_wake_up_that_read_the_profile_before_a_login_follows_it(
 
     assert [(send["node_id"], send["profile_id"]) for send in follow_up_sends(stack)] == [("reminder", CONTACT)]
     assert stored(stack, CONTACT).current_node == "a_day"
+
+
+def test_a_journey_the_visitor_finished_anonymously_stays_finished_for_the_contact(journeys: dict[str, Any]) -> None:
+    stack = journeys
+    tables = stack["tables"]
+    once = FOLLOW_UP.replace("id: follow-up", "id: follow-up-once").replace("policy: every_time", "policy: once")
+    DynamoJourneyCatalog(tables.client, tables.config, cache_seconds=0).publish(load_journey_yaml(once), once)
+    known_contact(stack)
+    request_quote(stack, "laptop")
+    run_to_the_end(stack)
+    log_in(stack, "laptop")
+    drain(stack, "send")
+
+    store = DynamoEnrollmentStore(tables.client, tables.profiles)
+    contact = store.load_for_profile(CONTACT)["follow-up-once"].enrollment
+    assert (contact.status, contact.entries) == ("completed", 1)
+    assert store.load_for_profile(LAPTOP)["follow-up-once"].enrollment.merged_into == CONTACT
+    # `once` means once for the person, whichever browser they used.
+    request_quote(stack, "phone", user_id="u1")
+    assert [json.loads(message["Body"])["journey_id"] for message in drain(stack, "send")] == ["follow-up"]

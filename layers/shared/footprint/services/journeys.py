@@ -168,14 +168,13 @@ class JourneyService:
         if not done:
             current = mine.enrollment if mine else None
             carried = [*(mine.unsettled_effects if mine else []), *item.unsettled_effects]
-            if old.is_open and (current is None or not current.is_open):
-                # Only the other copy is in the journey: it goes on as the contact's.
+            if current is None or (old.is_open and not current.is_open):
+                # Only the other copy is in the journey (or the contact never was): it goes on as theirs.
                 rehomed = old.model_copy(update={"profile_id": profile_id})
                 kept = carry_history(rehomed, current) if current else rehomed
-                moved = 1
+                moved = int(old.is_open)
             else:
                 # The contact's copy goes on (or both are finished): it keeps its run, takes the history.
-                assert current is not None
                 kept = carry_history(current, old)
             read_revision = current.revision if current else None
             kept = kept.model_copy(update={"revision": (read_revision or 0) + 1})

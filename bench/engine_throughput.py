@@ -428,8 +428,10 @@ def count_engine_pass(
         engine_input: EventInput | WakeUp,
         profile: ProfileView,
         now: datetime,
+        *,
+        recent: Sequence[EventInput] = (),
     ) -> Decision:
-        decision = evaluate(journey, enrollment, engine_input, profile, now)
+        decision = evaluate(journey, enrollment, engine_input, profile, now, recent=recent)
         counts.observe(journey, enrollment, engine_input, decision)
         return decision
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from footprint.engine import Effect, Enrollment, RecordStep, UpdateProfile, WakeUp
+from footprint.engine import Effect, Enrollment, EventInput, RecordStep, UpdateProfile, WakeUp
 from footprint.models.journey import Journey
 from footprint.models.messages import OutgoingMessage
 from footprint.services.journeys import EnrollmentConflictError, JourneyService, StoredEnrollment
@@ -144,6 +144,20 @@ class CountingStepLog:
         self.outcomes[step.outcome] += 1
 
 
+class InMemoryRecentEvents:
+    """RecentEvents: each profile's kept ``unless`` events, newest first when recalled (no expiry)."""
+
+    def __init__(self) -> None:
+        self.by_profile: dict[str, dict[str, EventInput]] = {}
+
+    def remember(self, profile_id: str, event: EventInput, now: datetime) -> None:
+        self.by_profile.setdefault(profile_id, {})[event.id] = event
+
+    def recall(self, profile_id: str, name: str, since: datetime) -> list[EventInput]:
+        kept = [e for e in self.by_profile.get(profile_id, {}).values() if e.name == name and e.timestamp >= since]
+        return sorted(kept, key=lambda e: e.timestamp, reverse=True)[:100]
+
+
 @dataclass
 class InMemoryPorts:
     catalog: StaticCatalog
@@ -152,6 +166,7 @@ class InMemoryPorts:
     send_queue: CountingSendQueue = field(default_factory=CountingSendQueue)
     profiles: CountingProfileEditor = field(default_factory=CountingProfileEditor)
     steps: CountingStepLog = field(default_factory=CountingStepLog)
+    recent_events: InMemoryRecentEvents = field(default_factory=InMemoryRecentEvents)
 
     def service(self) -> JourneyService:
         """The real service, wired to these ports (a fresh one per pass: nothing carries over)."""
@@ -162,4 +177,5 @@ class InMemoryPorts:
             send_queue=self.send_queue,
             profiles=self.profiles,
             steps=self.steps,
+            recent_events=self.recent_events,
         )

@@ -117,14 +117,7 @@ def test_duplicate_stream_records_and_a_double_fired_timer_send_once(stack: dict
     # The same record three times: in one batch, and again in a retried batch.
     assert evaluate({"Records": [record, record]}) == {"batchItemFailures": []}
     assert evaluate({"Records": [record]}) == {"batchItemFailures": []}
-    timers = drain(stack, "timers")
-    assert len(timers) == 1, "one pending-entry timer (the 10 s `unless add_to_cart` window)"
-    assert json.loads(timers[0]["Body"])["due_at"].startswith("2026-11-23T02:00:10")
-
-    stack["clock"].advance(timedelta(seconds=10))
-    # The wake-up is delivered twice (SQS is at least once), once in a batch with itself.
-    assert evaluate(sqs_event(timers[0], timers[0])) == {"batchItemFailures": []}
-    assert evaluate(sqs_event(timers[0])) == {"batchItemFailures": []}
+    # The consult form goes out at once (the 15 s of reading are behind us), once.
     sends = drain(stack, "send")
     assert [json.loads(m["Body"])["channel"] for m in sends] == ["onsite_form"]
     message = json.loads(sends[0]["Body"])
@@ -133,9 +126,26 @@ def test_duplicate_stream_records_and_a_double_fired_timer_send_once(stack: dict
     # Waiting for the form answer (30 minutes): a Scheduler schedule, not an SQS timer.
     assert drain(stack, "timers") == []
     [schedule] = schedules()
-    assert schedule["ScheduleExpression"] == "at(2026-11-23T02:30:10)"
+    assert schedule["ScheduleExpression"] == "at(2026-11-23T02:30:00)"
     assert schedule["ActionAfterCompletion"] == "DELETE"
     assert json.loads(schedule["Target"]["Input"])["node_id"] == "await_form_response"
+
+    # The visitor closes the form: the 10 s pause before the onsite push is an SQS timer...
+    stack["clock"].advance(timedelta(seconds=20))
+    dismissed = tracked(
+        event="form_dismissed",
+        anonymous_id="lan",
+        at=stack["clock"].now(),
+        properties={"journey_id": "services-consult", "node_id": "consult_form"},
+    )
+    evaluate({"Records": [store_event(stack["tables"], dismissed)]})
+    [timer] = drain(stack, "timers")
+    assert json.loads(timer["Body"])["due_at"].startswith("2026-11-23T02:00:30")
+    stack["clock"].advance(timedelta(seconds=10))
+    # ...delivered twice (SQS is at least once), once in a batch with itself.
+    assert evaluate(sqs_event(timer, timer)) == {"batchItemFailures": []}
+    assert evaluate(sqs_event(timer)) == {"batchItemFailures": []}
+    assert [json.loads(m["Body"])["node_id"] for m in drain(stack, "send")] == ["onsite_offer"]
 
 
 def test_a_schedule_that_fires_twice_advances_the_journey_once(stack: dict[str, Any]) -> None:
@@ -148,8 +158,6 @@ def test_a_schedule_that_fires_twice_advances_the_journey_once(stack: dict[str, 
     )
     evaluate({"Records": [store_event(stack["tables"], subscribed)]})
     evaluate({"Records": [product_view(stack)]})
-    stack["clock"].advance(timedelta(seconds=10))
-    evaluate(sqs_event(*drain(stack, "timers")))
     drain(stack, "send")
     [schedule] = schedules()
     fired = {"MessageId": "s1", "ReceiptHandle": "r1", "Body": schedule["Target"]["Input"]}
@@ -161,7 +169,7 @@ def test_a_schedule_that_fires_twice_advances_the_journey_once(stack: dict[str, 
     assert drain(stack, "send") == []
     waits = [s for s in schedules() if json.loads(s["Target"]["Input"])["node_id"] == "one_day_after_view"]
     assert len(waits) == 1
-    assert waits[0]["ScheduleExpression"] == "at(2026-11-24T02:00:10)"
+    assert waits[0]["ScheduleExpression"] == "at(2026-11-24T02:00:00)"
 
 
 def test_journeys_follow_the_visitor_into_the_known_contact(stack: dict[str, Any]) -> None:
@@ -171,25 +179,31 @@ def test_journeys_follow_the_visitor_into_the_known_contact(stack: dict[str, Any
         "identify", anonymous_id="phone", user_id="u1", at=START - timedelta(days=3), traits={"name": "Lan"}
     )
     evaluate({"Records": [store_event(tables, known)]})
-    # Browsing anonymously on a laptop, they trigger the journey (pending its 10 s window)...
+    # Browsing anonymously on a laptop, they get the consult form (the journey waits for an answer)...
     evaluate({"Records": [product_view(stack)]})
-    [timer] = drain(stack, "timers")
-    # ...and log in before the window ends: the laptop's profile merges into the contact's.
+    [form] = drain(stack, "send")
+    [schedule] = schedules()
+    # ...and log in: the laptop's profile merges into the contact's.
     login = tracked("identify", anonymous_id="lan", user_id="u1", at=START + timedelta(seconds=5))
     evaluate({"Records": [store_event(tables, login)]})
-    stack["clock"].advance(timedelta(seconds=10))
+    stack["clock"].advance(timedelta(minutes=30))
     # The timer was set for the anonymous profile; it finds the journey on the known contact.
-    evaluate(sqs_event(timer))
-    [send] = drain(stack, "send")
+    laptop = profile_id_for("demo", "anon", "lan")
     contact = profile_id_for("demo", "user", "u1")
-    assert json.loads(send["Body"])["profile_id"] == contact
+    wake_up = json.loads(schedule["Target"]["Input"])
+    assert (wake_up["profile_id"], json.loads(form["Body"])["profile_id"]) == (laptop, laptop)
+    evaluate(sqs_event({"MessageId": "s1", "ReceiptHandle": "r1", "Body": schedule["Target"]["Input"]}))
     enrollments = tables.client.query(
         TableName=tables.profiles,
         KeyConditionExpression="pk = :pk AND begins_with(sk, :e)",
         ExpressionAttributeValues={":pk": {"S": f"profile#{contact}"}, ":e": {"S": "enrollment#"}},
     )["Items"]
-    assert [item["journey_id"]["S"] for item in enrollments] == ["services-consult"]
-    laptop = profile_id_for("demo", "anon", "lan")
+    assert [(item["journey_id"]["S"], item["status"]["S"]) for item in enrollments] == [
+        ("services-consult", "completed")  # the form timed out; no web push subscription: done
+    ]
+    steps = tables.client.scan(TableName=tables.steps)["Items"]
+    timed_out = [item for item in steps if item["outcome"]["S"] == "timed_out"]
+    assert [item["profile_id"]["S"] for item in timed_out] == [contact]
     [left_behind] = tables.client.query(
         TableName=tables.profiles,
         KeyConditionExpression="pk = :pk AND begins_with(sk, :e)",
@@ -201,8 +215,6 @@ def test_journeys_follow_the_visitor_into_the_known_contact(stack: dict[str, Any
 def test_visitors_in_flight_finish_on_the_version_they_entered(stack: dict[str, Any]) -> None:
     tables, clock = stack["tables"], stack["clock"]
     evaluate({"Records": [product_view(stack)]})
-    clock.advance(timedelta(seconds=10))
-    evaluate(sqs_event(*drain(stack, "timers")))
     assert [json.loads(m["Body"])["journey_version"] for m in drain(stack, "send")] == [1]
 
     # The marketer publishes version 2: a 20 s pause after the form instead of 10 s.
@@ -235,8 +247,8 @@ def test_visitors_in_flight_finish_on_the_version_they_entered(stack: dict[str, 
         properties={"product_id": "ao-so-mi", "dwell_seconds": 20},
     )
     evaluate({"Records": [store_event(tables, newcomer)]})
-    [entry] = drain(stack, "timers")
-    assert json.loads(entry["Body"])["journey_version"] == 2
+    [form] = drain(stack, "send")
+    assert json.loads(form["Body"])["journey_version"] == 2
 
 
 # ------------------------------------------------------------------------------------------- journey steps
@@ -253,10 +265,7 @@ def test_the_flow_leaves_one_step_row_per_step_however_often_inputs_arrive(stack
     record = product_view(stack)
     evaluate({"Records": [record, record]})
     evaluate({"Records": [record]})
-    [timer] = drain(stack, "timers")
-    clock.advance(timedelta(seconds=10))
-    evaluate(sqs_event(timer, timer))
-    clock.advance(timedelta(seconds=5))
+    clock.advance(timedelta(seconds=15))
     dismissed = tracked(
         event="form_dismissed",
         anonymous_id="lan",
@@ -267,7 +276,6 @@ def test_the_flow_leaves_one_step_row_per_step_however_often_inputs_arrive(stack
     evaluate({"Records": [dismissal, dismissal]})
 
     assert step_rows(tables) == [
-        ("viewed_without_cart", "pending"),
         # One engine run: the same time, so rows sort by step key (enrollment, node, occurrence, outcome).
         ("await_form_response", "waiting"),
         ("consult_form", "sent"),
@@ -322,18 +330,25 @@ def test_steps_performed_again_after_a_crash_are_recorded_once(
         step_logger.removeHandler(logged)
         step_logger.setLevel(level)
 
-    assert step_rows(tables) == [("viewed_without_cart", "pending")]
-    assert [line.split(", profile")[0] for line in logged.lines] == [
-        "journey step: services-consult v1 viewed_without_cart pending (unless add_to_cart within PT10S)"
+    assert step_rows(tables) == [
+        ("await_form_response", "waiting"),
+        ("consult_form", "sent"),
+        ("viewed_without_cart", "entered"),
     ]
-    assert len(drain(stack, "timers")) == 2  # the wake-up was sent twice; the engine ignores the second
+    assert [line.split(", profile")[0] for line in logged.lines] == [
+        "journey step: services-consult v1 viewed_without_cart entered",
+        "journey step: services-consult v1 consult_form sent [onsite_form]",
+        "journey step: services-consult v1 await_form_response waiting (form_dismissed until 2026-11-23T02:30:00Z)",
+    ]
+    # The form was queued twice; send delivers it once (its idempotency key is the same).
+    sends = [json.loads(message["Body"]) for message in drain(stack, "send")]
+    assert len(sends) == 2
+    assert len({send["idempotency_key"] for send in sends}) == 1
 
 
 def test_footprint_report_reads_the_steps_table(stack: dict[str, Any]) -> None:
     tables, clock = stack["tables"], stack["clock"]
     evaluate({"Records": [product_view(stack)]})
-    clock.advance(timedelta(seconds=10))
-    evaluate(sqs_event(*drain(stack, "timers")))
     bought = tracked(event="purchase", anonymous_id="lan", at=clock.now() + timedelta(minutes=1))
     clock.advance(timedelta(minutes=1))
     evaluate({"Records": [store_event(tables, bought)]})

@@ -38,9 +38,9 @@ def test_simulate_prints_the_reference_timeline() -> None:
     assert status == 0
     sent = [json.loads(line) for line in output.splitlines() if json.loads(line)["outcome"] == "sent"]
     assert [(entry["at"][11:19], entry["channel"]) for entry in sent] == [
-        ("02:00:10", "onsite_form"),  # the 10 s `unless add_to_cart` window has passed
+        ("02:00:00", "onsite_form"),  # at once: read 16 s, nothing added to the cart meanwhile
         ("02:00:35", "onsite_push"),  # 10 s after the form was dismissed at 02:00:25
-        ("02:00:10", "web_push"),  # one day after the behaviour (next day)
+        ("02:00:00", "web_push"),  # one day after the behaviour (next day)
         ("12:30:00", "web_push"),  # the stronger one, the evening after the ignored push
     ]
     assert [entry["at"][:10] for entry in sent] == ["2026-11-23", "2026-11-23", "2026-11-24", "2026-11-25"]

@@ -97,10 +97,15 @@ class Visitor:
         self.profile = profile_ or profile()
         self.enrollment: Enrollment | None = None
         self.decisions: list[Decision] = []
+        # The events named by the trigger's `unless`, kept as the service keeps them for a look-back.
+        self.recent: list[EventInput] = []
 
     def feed(self, item: EventInput | WakeUp, now: datetime | None = None) -> Decision:
         moment = now or (item.timestamp if isinstance(item, EventInput) else item.due_at)
-        decision = evaluate(self.journey, self.enrollment, item, self.profile, moment)
+        unless = self.journey.trigger.unless
+        if isinstance(item, EventInput) and unless is not None and item.name == unless.event:
+            self.recent.append(item)
+        decision = evaluate(self.journey, self.enrollment, item, self.profile, moment, recent=self.recent)
         self.decisions.append(decision)
         if decision.changed:
             self.enrollment = decision.enrollment

@@ -4,6 +4,7 @@ journey status and version pinning."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -171,6 +172,132 @@ class TestNegativeTrigger:
         decision = visitor.feed(event("product_viewed", T0, product_id="A", dwell_seconds=15), now=at(30))
         [wake_up] = schedules(decision)
         assert wake_up.due_at == at(30)
+
+
+LOOK_BACK = {
+    **DWELL,
+    "unless": {
+        "event": "add_to_cart",
+        "match_property": "product_id",
+        "before": "15s",
+        "before_property": "dwell_seconds",
+    },
+}
+
+
+def look_back_flow(*more: tuple[str, dict[str, Any]], **fields: Any) -> Visitor:
+    """Seed 000: read the page 15 s without adding the product to the cart -> the offer at once."""
+    return Visitor(flow(("offer", onsite_push()), *more, trigger=LOOK_BACK, **fields))
+
+
+ADD_TO_CART_GOAL = {"events": [{"event": "add_to_cart"}], "within": "P7D"}
+A_DAY_LATER = ("later", {"type": "wait", "duration": "1d"})
+
+
+class TestLookBack:
+    """``unless.before``: the window lies before the trigger, so the first step goes out at once;
+    decided by the events' own timestamps, whatever order they are processed in."""
+
+    def test_no_add_to_cart_while_reading_enters_at_once(self) -> None:
+        visitor = look_back_flow()
+        decision = visitor.does("product_viewed", at(15), product_id="A", dwell_seconds=15)
+        assert steps(decision) == [("start", "entered"), ("offer", "sent"), ("done", "completed")]
+        assert schedules(decision) == []
+        assert visitor.enrollment is not None
+        assert visitor.enrollment.entered_at == at(15)
+
+    def test_add_to_cart_while_reading_keeps_the_visitor_out(self) -> None:
+        visitor = look_back_flow()
+        visitor.does("add_to_cart", at(8), product_id="A")
+        decision = visitor.does("product_viewed", at(15), product_id="A", dwell_seconds=15)
+        assert steps(decision) == [("start", "not_entered")]
+        assert sends(decision) == []
+        assert visitor.status == "cancelled"
+        assert visitor.enrollment is not None
+        assert visitor.enrollment.finish_reason == "add_to_cart PT7S before"
+        assert visitor.enrollment.entries == 0  # not an entry: the next view may enter
+
+    def test_the_look_back_covers_the_whole_reading_time(self) -> None:
+        visitor = look_back_flow()
+        visitor.does("add_to_cart", at(1), product_id="A")
+        # Read for 40 s: the add_to_cart 39 s before is inside the reading time, though `before` is 15 s.
+        assert steps(visitor.does("product_viewed", at(40), product_id="A", dwell_seconds=40)) == [
+            ("start", "not_entered")
+        ]
+
+    def test_add_to_cart_before_the_reading_began_does_not_count(self) -> None:
+        visitor = look_back_flow()
+        visitor.does("add_to_cart", at(-60), product_id="A")
+        assert steps(visitor.does("product_viewed", at(15), product_id="A", dwell_seconds=15))[0] == (
+            "start",
+            "entered",
+        )
+
+    def test_add_to_cart_of_another_product_does_not_count(self) -> None:
+        visitor = look_back_flow()
+        visitor.does("add_to_cart", at(8), product_id="B")
+        assert steps(visitor.does("product_viewed", at(15), product_id="A", dwell_seconds=15))[0] == (
+            "start",
+            "entered",
+        )
+
+    def test_an_add_to_cart_known_already_counts_even_stamped_after_the_view(self) -> None:
+        # The view reached the stream late (a retried batch): by then the visitor had added to cart.
+        visitor = look_back_flow()
+        visitor.does("add_to_cart", at(17), product_id="A")
+        decision = visitor.feed(event("product_viewed", at(15), product_id="A", dwell_seconds=15), now=at(20))
+        assert steps(decision) == [("start", "not_entered")]
+
+    def test_an_add_to_cart_while_reading_that_arrives_late_stops_the_journey_without_converting(self) -> None:
+        # The add_to_cart at 8 s was delayed by retries; the offer went out at 15 s.
+        visitor = look_back_flow(A_DAY_LATER, ("again", onsite_push("Still there?")), goal=ADD_TO_CART_GOAL)
+        assert sends(visitor.does("product_viewed", at(15), product_id="A", dwell_seconds=15))
+        decision = visitor.feed(event("add_to_cart", at(8), product_id="A"), now=at(40))
+        assert steps(decision) == [("later", "exited")]
+        assert visitor.status == "exited"
+        assert visitor.enrollment is not None
+        assert visitor.enrollment.finish_reason == "add_to_cart PT7S before, arrived late"
+        assert [e for e in decision.effects if isinstance(e, CancelWakeUp)]
+
+    def test_add_to_cart_after_the_offer_is_the_goal(self) -> None:
+        visitor = look_back_flow(A_DAY_LATER, goal=ADD_TO_CART_GOAL)
+        visitor.does("product_viewed", at(15), product_id="A", dwell_seconds=15)
+        assert steps(visitor.does("add_to_cart", at(30), product_id="A")) == [("later", "converted")]
+
+    def test_a_window_needs_a_length(self) -> None:
+        with pytest.raises(ValueError, match="unless needs a window"):
+            flow(trigger={"unless": {"event": "add_to_cart"}})
+
+
+class TestLateUnlessEvents:
+    """``unless.within`` waits forward; a Y stamped inside the window but processed after it must
+    not let the journey go on, nor count as its conversion."""
+
+    def test_a_purchase_inside_the_window_that_arrives_after_it_ends_the_run_unconverted(self) -> None:
+        journey = flow(
+            ("email", {"type": "send", "channel": "onsite_push", "content": {"title": "Still thinking?"}}),
+            ("later", {"type": "wait", "duration": "1d"}),
+            trigger={"unless": {"event": "purchase", "within": "PT2H"}},
+            goal={"events": [{"event": "purchase"}], "within": "P3D"},
+        )
+        visitor = Visitor(journey)
+        visitor.does("product_viewed", T0)
+        assert sends(visitor.wake())  # no purchase seen in the 2 h: the message goes out
+        # The purchase at 1 h 50 reaches evaluate after the window (retries, a slow stream).
+        decision = visitor.feed(event("purchase", at(minutes=110)), now=at(hours=2, minutes=5))
+        assert steps(decision) == [("later", "exited")]
+        assert visitor.status == "exited"
+        # A purchase after the window is a conversion as usual.
+        other = Visitor(journey)
+        other.does("product_viewed", T0)
+        other.wake()
+        assert steps(other.does("purchase", at(hours=3))) == [("later", "converted")]
+
+    def test_an_add_to_cart_in_the_window_processed_before_the_view_cancels(self) -> None:
+        visitor = negative_flow()
+        visitor.does("add_to_cart", at(4), product_id="A")  # stamped after the view, processed first
+        decision = visitor.does("product_viewed", T0, product_id="A", dwell_seconds=15)
+        assert steps(decision) == [("start", "not_entered")]
 
 
 class TestReEntry:

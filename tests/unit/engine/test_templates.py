@@ -77,15 +77,14 @@ class TestServicesConsult:
         return visit("product_viewed", when, dwell_seconds=15, **VAY)
 
     def test_the_reference_timeline(self) -> None:
-        # Monday 10:00 in Ho Chi Minh City: 15 s on "Váy nữ phong cách hè", no add to cart.
+        # Monday 10:00 in Ho Chi Minh City: the 15th second on "Váy nữ phong cách hè", no add to cart.
         timeline = self.run(
             self.viewed(),
             message_event("form_dismissed", at(40), "services-consult", "consult_form"),
         )
-        entered = at(10)  # the 10 s window without add_to_cart has passed
+        entered = T0  # the reading time is behind us: nothing to wait for
         second_push = datetime(2025, 6, 4, 12, 30, tzinfo=UTC)  # Wednesday 19:30 local
         assert line(timeline) == [
-            (T0, "viewed_without_cart", "pending"),
             (entered, "viewed_without_cart", "entered"),
             (entered, "consult_form", "sent"),  # the consult form at once
             (entered, "await_form_response", "waiting"),
@@ -110,23 +109,34 @@ class TestServicesConsult:
             ("web_push_reminder", "web_push"),
             ("web_push_stronger", "web_push"),
         ]
-        first_push = timeline[9].at
+        first_push = timeline[8].at
         assert timedelta(days=1) <= second_push - first_push <= timedelta(days=2)
         assert all(entry.message for entry in timeline if entry.outcome == "sent")
 
-    def test_add_to_cart_within_ten_seconds_means_no_journey(self) -> None:
-        timeline = self.run(self.viewed(), visit("add_to_cart", at(7), **VAY))
-        assert line(timeline) == [
-            (T0, "viewed_without_cart", "pending"),
-            (at(7), "viewed_without_cart", "not_entered"),
-        ]
+    def test_add_to_cart_while_reading_means_no_journey(self) -> None:
+        # Added to the cart 7 s before the 15th second of reading: no form.
+        timeline = self.run(visit("add_to_cart", at(-7), **VAY), self.viewed())
+        assert line(timeline) == [(T0, "viewed_without_cart", "not_entered")]
+        assert timeline[0].detail == "add_to_cart PT7S before"
+        # Another product in the cart does not count.
+        other = self.run(visit("add_to_cart", at(-7), product_id="ao-so-mi"), self.viewed())
+        assert line(other)[:2] == [(T0, "viewed_without_cart", "entered"), (T0, "consult_form", "sent")]
 
-    def test_add_to_cart_of_another_product_is_the_goal_already(self) -> None:
-        timeline = self.run(self.viewed(), visit("add_to_cart", at(7), product_id="ao-so-mi"))
-        assert line(timeline)[-1] == (at(7), "viewed_without_cart", "not_entered")
-        assert timeline[-1].detail == "add_to_cart"  # the goal, not the `unless` window
-        same = self.run(self.viewed(), visit("add_to_cart", at(7), **VAY))
-        assert same[-1].detail == "add_to_cart within PT10S"
+    def test_add_to_cart_while_reading_that_arrives_late_stops_the_journey_unconverted(self) -> None:
+        simulator = Simulator(self.journey, profiles={"p1": self.subscriber})
+        simulator.add_event("p1", event("product_viewed", T0, dwell_seconds=15, **VAY))
+        # Stamped during the reading time, held up by retries: it reaches evaluate after the form went out.
+        simulator.add_input("p1", event("add_to_cart", at(-5), **VAY), at=at(20))
+        timeline = simulator.run()
+        assert line(timeline)[-1] == (at(20), "await_form_response", "exited")
+        assert timeline[-1].detail == "add_to_cart PT5S before, arrived late"
+        assert "converted" not in {entry.outcome for entry in timeline}
+        assert [entry.node_id for entry in timeline if entry.outcome == "sent"] == ["consult_form"]
+
+    def test_add_to_cart_after_the_form_converts(self) -> None:
+        for product in (VAY, {"product_id": "ao-so-mi"}):
+            timeline = self.run(self.viewed(), visit("add_to_cart", at(7), **product))
+            assert line(timeline)[-1] == (at(7), "await_form_response", "converted")
 
     def test_submitting_the_form_ends_the_journey(self) -> None:
         timeline = self.run(self.viewed(), message_event("form_submitted", at(30), "services-consult", "consult_form"))
@@ -164,7 +174,7 @@ class TestServicesConsult:
 
     def test_the_form_left_open_skips_the_onsite_push(self) -> None:
         timeline = self.run(self.viewed())
-        assert (at(10, minutes=30), "await_form_response", "timed_out") in line(timeline)
+        assert (at(minutes=30), "await_form_response", "timed_out") in line(timeline)
         assert "onsite_offer" not in [entry.node_id for entry in timeline]
 
     def test_a_late_night_view_holds_the_web_push_until_morning(self) -> None:
@@ -172,7 +182,7 @@ class TestServicesConsult:
         timeline = self.run(self.viewed(night))
         held = [entry for entry in timeline if entry.node_id == "web_push_reminder"]
         assert [(entry.outcome, entry.at) for entry in held] == [
-            ("held", night + timedelta(days=1, seconds=10)),
+            ("held", night + timedelta(days=1)),
             ("sent", datetime(2025, 6, 4, 1, 0, tzinfo=UTC)),  # 08:00 local
         ]
 
@@ -180,7 +190,7 @@ class TestServicesConsult:
         simulator = Simulator(self.journey, profiles={"p1": self.subscriber, "p2": self.subscriber})
         simulator.add_event("p1", event("product_viewed", T0, dwell_seconds=15, **VAY))
         simulator.add_event("p2", event("product_viewed", at(5), dwell_seconds=15, **VAY))
-        simulator.add_event("p2", event("add_to_cart", at(8), **VAY))
+        simulator.add_event("p2", event("add_to_cart", at(2), **VAY))  # while reading
         simulator.run(until=at(minutes=1))
         assert simulator.enrollments["p1"].status == "active"
         assert simulator.enrollments["p2"].status == "cancelled"

@@ -122,6 +122,7 @@ def evaluate_service() -> EvaluateService:
 
     from footprint.adapters.enrollments_store import DynamoEnrollmentStore
     from footprint.adapters.profiles_store import DynamoProfileStore
+    from footprint.adapters.recent_events import DynamoRecentEvents
     from footprint.adapters.send_queue import SqsSendQueue
     from footprint.adapters.steps import DynamoStepLog
     from footprint.adapters.timers import SchedulerTimers
@@ -153,6 +154,7 @@ def evaluate_service() -> EvaluateService:
         steps=DynamoStepLog(
             dynamodb(), settings.steps_table, timedelta(days=settings.event_retention_days), metrics=Metrics()
         ),
+        recent_events=DynamoRecentEvents(dynamodb(), settings.profiles_table),
     )
     return EvaluateService(profiles=ProfileService(store), profile_reader=store, journeys=journeys, clock=clock)
 

@@ -60,7 +60,7 @@ How the rules work
 - Versions: an enrollment is pinned to the version it entered on and finishes on it.
 """
 
-from footprint.engine.core import JourneyMismatchError, evaluate, relevant_events
+from footprint.engine.core import JourneyMismatchError, evaluate, relevant_events, unless_since
 from footprint.engine.effects import (
     CancelWakeUp,
     Decision,
@@ -109,4 +109,5 @@ __all__ = [
     "evaluate",
     "relevant_events",
     "simulate",
+    "unless_since",
 ]

@@ -7,6 +7,7 @@ so the same code runs in Lambda, in the local stack and in ``simulate``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from footprint.engine.effects import (
@@ -49,6 +50,7 @@ from footprint.models.journey import (
     SplitBranch,
     SplitNode,
     TriggerNode,
+    Unless,
     UpdateNode,
     WaitForNode,
     WaitNode,
@@ -66,8 +68,13 @@ def evaluate(
     input: EventInput | WakeUp,
     profile: ProfileView,
     now: datetime,
+    *,
+    recent: Sequence[EventInput] = (),
 ) -> Decision:
     """Move one visitor through one journey by one input.
+
+    ``recent``: events of this visitor processed before, named by the trigger's ``unless`` (the
+    service keeps them for ``unless_since``); only an entry reads them.
 
     ``enrollment`` is the stored enrollment of (profile, journey), finished or not, or None. While
     it is open (pending or active) ``journey`` must be the version it is pinned to; otherwise pass
@@ -91,7 +98,24 @@ def evaluate(
         return _on_wake_up(journey, enrollment, input, profile, now)
     if enrollment is not None and enrollment.is_open:
         return _on_event(journey, enrollment, input, profile, now)
-    return _try_entry(journey, enrollment, input, profile, now)
+    return _try_entry(journey, enrollment, input, profile, now, recent=recent)
+
+
+def unless_since(journey: Journey, event: EventInput) -> datetime | None:
+    """Where the trigger's ``unless`` window starts for ``event``, if ``event`` would trigger the
+    journey and it has one: the service passes the ``unless`` events it kept from then on."""
+    trigger = journey.trigger
+    if trigger.unless is None or event.name != trigger.event or not matches_properties(trigger.where, event.properties):
+        return None
+    return event.timestamp - trigger.unless.look_back(event.properties)
+
+
+def in_unless_window(unless: Unless, event: EventInput, trigger: TriggerSnapshot) -> bool:
+    """``event`` is the ``unless`` event of this trigger, stamped inside its window (decided by the
+    events' timestamps: from the look-back's start to the end of the forward wait)."""
+    start = trigger.timestamp - unless.look_back(trigger.properties)
+    end = trigger.timestamp + (unless.within or timedelta(0))
+    return matches_event(unless, event, trigger) and start <= event.timestamp <= end
 
 
 def relevant_events(journey: Journey) -> frozenset[str]:
@@ -136,7 +160,13 @@ def _check_pins(journey: Journey, enrollment: Enrollment, profile: ProfileView) 
 
 
 def _try_entry(
-    journey: Journey, previous: Enrollment | None, event: EventInput, profile: ProfileView, now: datetime
+    journey: Journey,
+    previous: Enrollment | None,
+    event: EventInput,
+    profile: ProfileView,
+    now: datetime,
+    *,
+    recent: Sequence[EventInput],
 ) -> Decision:
     trigger_id, trigger = journey.trigger_id, journey.trigger
     if journey.status != "active":
@@ -173,16 +203,28 @@ def _try_entry(
         revision=previous.revision if previous else 0,
     )
     run = _Run(journey, fresh, profile, now)
-    if trigger.unless is None:
+    unless = trigger.unless
+    if unless is None:
         run.confirm_entry()
+        return run.decision(event.id)
+    start = event.timestamp - unless.look_back(event.properties)
+    # Looking back: a Y in the window, or after it and already known, keeps the visitor out.
+    done = next(
+        (
+            earlier
+            for earlier in recent
+            if earlier.id != event.id and matches_event(unless, earlier, fresh.trigger) and earlier.timestamp >= start
+        ),
+        None,
+    )
+    if done is not None:
+        run.finish("cancelled", trigger_id, "not_entered", detail=_unless_detail(unless, done, fresh.trigger))
+    elif unless.within is not None:
+        # Waiting forward ("did X and not Y within T"): wait out T; Y (or an exit, or the goal) cancels it.
+        run.record(trigger_id, "pending", detail=f"unless {unless.event} within {format_duration(unless.within)}")
+        run.schedule(trigger_id, event.timestamp + unless.within)
     else:
-        # "did X and not Y within T": wait out T; Y (or an exit, or the goal) cancels the entry.
-        run.record(
-            trigger_id,
-            "pending",
-            detail=f"unless {trigger.unless.event} within {format_duration(trigger.unless.within)}",
-        )
-        run.schedule(trigger_id, event.timestamp + trigger.unless.within)
+        run.confirm_entry()  # nothing to wait for: the first step goes out at once
     return run.decision(event.id)
 
 
@@ -352,12 +394,12 @@ class _Run:
     def event_while_pending(self, event: EventInput) -> bool:
         trigger = self.enrollment.trigger
         unless = self.journey.trigger.unless
-        if unless is None or event.timestamp < trigger.timestamp:
+        if unless is None:
             return False
         cancelled_by = None
-        if matches_event(unless, event, trigger) and event.timestamp <= trigger.timestamp + unless.within:
-            cancelled_by = f"{event.name} within {format_duration(unless.within)}"
-        elif self._goal_reached(event) or self._exit_matched(event):
+        if in_unless_window(unless, event, trigger):
+            cancelled_by = _unless_detail(unless, event, trigger)
+        elif event.timestamp >= trigger.timestamp and (self._goal_reached(event) or self._exit_matched(event)):
             cancelled_by = event.name
         if cancelled_by is None:
             return False
@@ -368,6 +410,13 @@ class _Run:
         enrollment = self.enrollment
         node_id = enrollment.current_node
         assert node_id is not None
+        unless = self.journey.trigger.unless
+        if unless is not None and in_unless_window(unless, event, enrollment.trigger):
+            # The entry should not have happened, but its first messages may be out already: the run
+            # stops here, and an event from before those messages is no conversion of them.
+            detail = f"{_unless_detail(unless, event, enrollment.trigger)}, arrived late"
+            self.finish("exited", node_id, "exited", detail=detail)
+            return True
         if event.timestamp >= enrollment.trigger.timestamp:
             if self._goal_reached(event):
                 self.finish("converted", node_id, "converted", detail=event.name)
@@ -543,6 +592,13 @@ class _Run:
         # Later nodes of this step see the change, as they will once the service has applied it.
         self.profile = change.apply_to(self.profile)
         self.record(node_id, "updated")
+
+
+def _unless_detail(unless: Unless, event: EventInput, trigger: TriggerSnapshot) -> str:
+    """ "add_to_cart 8s before" (looking back) or "add_to_cart within PT10S" (waiting forward)."""
+    if event.timestamp > trigger.timestamp:
+        return f"{event.name} within {format_duration(unless.within)}" if unless.within else f"{event.name} after"
+    return f"{event.name} {format_duration(trigger.timestamp - event.timestamp)} before"
 
 
 def _stamp(moment: datetime) -> str:

@@ -24,6 +24,8 @@ from footprint.models.journey import Channel, Journey
 # At the same instant, events go before wake-ups: an event stamped at the very end of a wait_for
 # still counts as in time.
 _EVENT_FIRST, _WAKE_UP_LATER = 0, 1
+# How many `unless` events per visitor the look-back keeps (the service keeps as many per query).
+_RECENT_PER_VISITOR = 100
 
 
 class SimulatedEvent(BaseModel):
@@ -100,6 +102,8 @@ class Simulator:
         self.timeline: list[TimelineEntry] = []
         self.steps: list[SimulatedStep] = []
         self.clock: datetime | None = None
+        # Per visitor, the events the trigger's `unless` names, kept for its look-back as the service keeps them.
+        self._recent: dict[str, list[EventInput]] = {}
         self._queue: list[_Queued] = []
         self._order = itertools.count()
 
@@ -136,7 +140,12 @@ class Simulator:
             self.profiles[profile_id] = queued.profile
         profile = self.profiles.get(profile_id) or ProfileView(id=profile_id)
         before = self.enrollments.get(profile_id)
-        decision = evaluate(self.journey, before, queued.input, profile, now)
+        unless = self.journey.trigger.unless
+        recent = self._recent.setdefault(profile_id, [])
+        if isinstance(queued.input, EventInput) and unless is not None and queued.input.name == unless.event:
+            recent.append(queued.input)
+            del recent[:-_RECENT_PER_VISITOR]
+        decision = evaluate(self.journey, before, queued.input, profile, now, recent=recent)
         self.steps.append(SimulatedStep(now, profile_id, queued.input, before, decision))
         if decision.enrollment is not None:
             self.enrollments[profile_id] = decision.enrollment

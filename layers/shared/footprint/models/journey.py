@@ -9,7 +9,8 @@ node(s) that follow it by id (``next``, ``yes``/``no``, ``happened``/``timed_out
     nodes:
       viewed:   {type: trigger, event: product_viewed, next: form,
                  where: [{property: dwell_seconds, op: gte, value: 15}],
-                 unless: {event: add_to_cart, match_property: product_id, within: 10s}}
+                 unless: {event: add_to_cart, match_property: product_id, before: 15s,
+                          before_property: dwell_seconds}}
       form:     {type: send, channel: onsite_form, content: {...}, next: wait_day}
       wait_day: {type: wait, duration: P1D, next: done}
       done:     {type: exit}
@@ -242,10 +243,58 @@ class EventMatch(_Strict):
     match_property: PropertyKeys = Field(default_factory=list)
 
 
-class Unless(EventMatch):
-    """The negative half of "did X and not Y within T": Y is this event, T is ``within``."""
+# The longest look-back ``before_property`` can ask for (a page left open all day is not a "reading time").
+MAX_LOOK_BACK = timedelta(days=1)
 
-    within: Duration
+
+class Unless(EventMatch):
+    """The negative half of "did X and not Y": Y is this event (correlated with X by
+    ``match_property``), and the window is decided by the events' own timestamps, never by when
+    they happen to be processed.
+
+    ``before`` looks back: a Y stamped up to that long before X (or, with ``before_property``, since
+    the start of X's own duration, e.g. ``dwell_seconds``: the reading time), or any time after it
+    that is known when X is processed, keeps the visitor out, and the journey starts at once.
+    ``within`` waits forward: the entry is pending until ``within`` after X, and a Y stamped in that
+    time cancels it. Both may be given. A Y that arrives late (stamped inside the window, processed
+    after the journey started) ends the enrollment as ``exited``, never as a conversion."""
+
+    before: Duration | None = Field(
+        default=None,
+        description="Look back this long before the trigger event: a matching event then keeps the visitor out.",
+    )
+    before_property: str | None = Field(
+        default=None,
+        min_length=1,
+        description=(
+            "A trigger event property holding seconds (e.g. dwell_seconds: how long the page was read); the "
+            f"look-back reaches back that far when it is longer than `before` (at most {MAX_LOOK_BACK.days} day)."
+        ),
+    )
+    within: Duration | None = Field(
+        default=None,
+        description="Wait this long after the trigger event before entering: a matching event in that time cancels it.",
+    )
+
+    @model_validator(mode="after")
+    def _has_a_window(self) -> Unless:
+        if self.before is None and self.before_property is None and self.within is None:
+            raise ValueError("unless needs a window: `before` (look back), `within` (wait forward), or both")
+        return self
+
+    def look_back(self, trigger_properties: Mapping[str, Any]) -> timedelta:
+        """How far before the trigger event the window starts."""
+        reach = self.before or timedelta(0)
+        if self.before_property is not None:
+            seconds = trigger_properties.get(self.before_property)
+            if isinstance(seconds, str):
+                try:
+                    seconds = float(seconds)  # browsers send numbers as strings now and then
+                except ValueError:
+                    seconds = None
+            if isinstance(seconds, int | float) and not isinstance(seconds, bool) and seconds > 0:
+                reach = max(reach, timedelta(seconds=min(seconds, MAX_LOOK_BACK.total_seconds())))
+        return reach
 
 
 class ProfileCheck(AttributeCondition):
@@ -391,8 +440,9 @@ class _Node(_Strict):
 
 class TriggerNode(_Node):
     """Lets a visitor in when ``event`` happens with matching properties and the profile matches
-    ``audience``. With ``unless`` the entry is pending until ``unless.within`` has passed without
-    the ``unless`` event (correlated by ``unless.match_property``)."""
+    ``audience``, unless the ``unless`` event (correlated by ``unless.match_property``) happened in
+    its window: looking back (``unless.before``: the visitor enters at once) and/or waiting forward
+    (``unless.within``: the entry is pending until the window has passed)."""
 
     type: Literal["trigger"]
     event: EventName

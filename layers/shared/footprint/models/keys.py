@@ -10,6 +10,7 @@ PROFILE_SK = "profile"
 ALIAS_SK = "alias"
 MESSAGE_SK = "message"
 ENROLLMENT_PREFIX = "enrollment#"
+RECENT_PREFIX = "recent#"
 # StepsTable spreads each journey's steps over this many partitions (a report queries them all).
 STEP_SHARDS = 10
 
@@ -36,6 +37,20 @@ def alias_key(source_id: str, kind: Literal["anon", "user"], value: str) -> dict
 def enrollment_key(profile_id: str, journey_id: str) -> dict[str, str]:
     """ProfilesTable: a visitor's place in one journey, next to the profile (one Query loads both)."""
     return {"pk": f"profile#{profile_id}", "sk": f"{ENROLLMENT_PREFIX}{journey_id}"}
+
+
+def recent_event_key(profile_id: str, name: str, at: datetime, message_id: str) -> dict[str, str]:
+    """ProfilesTable: one event an ``unless`` looks back for, next to the profile, sorted by its time."""
+    return {"pk": f"profile#{profile_id}", "sk": f"{RECENT_PREFIX}{name}#{step_time(at)}#{message_id}"}
+
+
+def recent_event_range(profile_id: str, name: str, since: datetime) -> tuple[dict[str, str], str]:
+    """The key where a profile's ``name`` events stamped at or after ``since`` start, and the sort key
+    past the last of them (for ``sk BETWEEN``)."""
+    return (
+        {"pk": f"profile#{profile_id}", "sk": f"{RECENT_PREFIX}{name}#{step_time(since)}"},
+        f"{RECENT_PREFIX}{name}#~",
+    )
 
 
 def message_key(idempotency_key: str) -> dict[str, str]:

@@ -36,8 +36,9 @@ from footprint.engine import (
     carry_history,
     evaluate,
     relevant_events,
+    unless_since,
 )
-from footprint.models.journey import Journey
+from footprint.models.journey import MAX_LOOK_BACK, Journey
 from footprint.models.messages import OutgoingMessage
 from footprint.models.profile import Profile
 
@@ -64,6 +65,19 @@ class EnrollmentStore(Protocol):
 
     def settle(self, enrollment: Enrollment) -> None:
         """Mark the effects of ``enrollment.revision`` as performed."""
+        ...
+
+
+class RecentEvents(Protocol):
+    """The visitor's recent events of the names some trigger's ``unless`` looks for, so a trigger
+    can look back at them (they reach no journey of their own while the visitor is in none)."""
+
+    def remember(self, profile_id: str, event: EventInput, now: datetime) -> None:
+        """Keep ``event`` (idempotent: the same event is kept once)."""
+        ...
+
+    def recall(self, profile_id: str, name: str, since: datetime) -> list[EventInput]:
+        """The kept ``name`` events stamped at or after ``since`` (the newest, at most a hundred)."""
         ...
 
 
@@ -95,6 +109,7 @@ class StepLog(Protocol):
 class _EventNames:
     trigger: str  # the one event that enters the journey
     relevant: frozenset[str]  # every event that can change an enrollment in it
+    unless: str | None  # the event its trigger's `unless` looks for
 
 
 @dataclass
@@ -105,11 +120,15 @@ class JourneyService:
     send_queue: SendQueue
     profiles: ProfileEditor
     steps: StepLog
+    recent_events: RecentEvents
     _event_names: dict[tuple[str, int], _EventNames] = field(default_factory=dict, init=False, repr=False)
 
     def on_event(self, profile: Profile, event: EventInput, now: datetime) -> list[Decision]:
         """Offer an event to every active journey and every open enrollment that names it."""
         view = ProfileView.from_profile(profile)
+        if event.name in self._unless_names():
+            # Kept before any journey runs, so a trigger processed after it sees it (a look-back).
+            self.recent_events.remember(profile.profile_id, event, now)
         for attempt in range(MAX_ATTEMPTS):
             stored = self.enrollments.load_for_profile(profile.profile_id)
             self._settle_leftovers(stored.values(), profile, now)
@@ -142,6 +161,10 @@ class JourneyService:
         """Move the enrollments of a profile merged into ``profile`` over to it, so the person's
         journeys carry on where the anonymous visitor left them and one history (entries, sends,
         seen inputs) covers both. Idempotent; returns how many open enrollments moved."""
+        for name in sorted(self._unless_names()):
+            # What the anonymous visitor did recently counts for the contact's look-backs too.
+            for event in self.recent_events.recall(from_profile_id, name, since=now - MAX_LOOK_BACK):
+                self.recent_events.remember(profile.profile_id, event, now)
         for attempt in range(MAX_ATTEMPTS):
             theirs = self.enrollments.load_for_profile(from_profile_id)
             ours = self.enrollments.load_for_profile(profile.profile_id)
@@ -212,8 +235,17 @@ class JourneyService:
         # Versions are immutable, so their event names are worked out once per process.
         key = (journey.id, journey.version)
         if key not in self._event_names:
-            self._event_names[key] = _EventNames(trigger=journey.trigger.event, relevant=relevant_events(journey))
+            unless = journey.trigger.unless
+            self._event_names[key] = _EventNames(
+                trigger=journey.trigger.event,
+                relevant=relevant_events(journey),
+                unless=unless.event if unless else None,
+            )
         return self._event_names[key]
+
+    def _unless_names(self) -> set[str]:
+        """The events an active journey's trigger looks back for."""
+        return {name for journey in self.catalog.active() if (name := self._event_names_of(journey).unless)}
 
     def _run(
         self,
@@ -226,7 +258,12 @@ class JourneyService:
         now: datetime,
     ) -> Decision:
         current = stored.enrollment if stored else None
-        decision = evaluate(journey, current, engine_input, view, now)
+        recent: list[EventInput] = []
+        if isinstance(engine_input, EventInput) and not (current and current.is_open) and journey.trigger.unless:
+            since = unless_since(journey, engine_input)
+            if since is not None:  # it would enter: what did the visitor do in the window?
+                recent = self.recent_events.recall(profile.profile_id, journey.trigger.unless.event, since)
+        decision = evaluate(journey, current, engine_input, view, now, recent=recent)
         if decision.changed and decision.enrollment is not None:
             self.enrollments.save(decision.enrollment, decision.effects, current.revision if current else None)
             self._perform(decision.effects, profile, now)

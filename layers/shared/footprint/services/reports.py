@@ -7,9 +7,10 @@ entered before the window shows only its later steps (its conversion counts ther
 
 Journey totals:
 
-- ``triggered``: enrollments with a step at the trigger: entered, or a pending entry (a trigger with
-  ``unless`` waits out its window first);
-- ``not_entered``: pending entries cancelled (the ``unless`` event, an exit or the goal came first);
+- ``triggered``: enrollments with a step at the trigger: entered, pending (a trigger whose
+  ``unless`` waits forward) or not entered;
+- ``not_entered``: triggers that did not enter: the ``unless`` event happened in its window (looking
+  back, or while pending), or an exit or the goal came first;
 - ``pending``: pending entries neither confirmed nor cancelled yet;
 - ``entered``: enrollments that entered the journey;
 - ``converted`` / ``exited`` / ``completed``: enrollments that reached the goal / met an exit
@@ -187,7 +188,7 @@ def funnel(
         first_step_at=mine[0].at if mine else None,
         last_step_at=mine[-1].at if mine else None,
         steps=len(mine),
-        triggered=len(entered | by_outcome["pending"]),
+        triggered=len(entered | by_outcome["pending"] | by_outcome["not_entered"]),
         pending=len(by_outcome["pending"] - entered - by_outcome["not_entered"]),
         not_entered=len(by_outcome["not_entered"]),
         entered=len(entered),

@@ -255,13 +255,10 @@ def visitor_flow(driver: Driver, who: str, quick: bool = False) -> list[Row]:
     product = {"product_id": "vay-nu-he", "name": "Váy nữ phong cách hè", "dwell_seconds": 16, "url": "/p/vay-nu-he"}
     track, message_id, mark = driver.track(who, "view", "product_viewed", **product)
     rows.append(Row("track: one /v1/track request (product_viewed)", track))
-    rows.append(Row("(b) enters services-consult (pending; 10 s SQS timer)", driver.evaluated(message_id, mark)))
-
-    mark = driver.advance(timedelta(seconds=10))
     rows.append(
         Row(
-            "(c) wake-up: entry confirmed, consult form queued, 30 min timeout scheduled",
-            driver.woken("services-consult", mark),
+            "(b) enters services-consult at once: consult form queued, 30 min timeout scheduled",
+            driver.evaluated(message_id, mark),
         )
     )
     rows.append(Row("(d) send onsite_form (outbox only)", driver.sent("onsite_form", "services-consult", mark)))

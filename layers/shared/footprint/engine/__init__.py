@@ -2,7 +2,7 @@
 
 Public API
 ----------
-``evaluate(journey, enrollment, input, profile, now) -> Decision``
+``evaluate(journey, enrollment, input, profile, now, *, recent=()) -> Decision``
     The one entry point. ``input`` is an ``EventInput`` (something the visitor did) or a
     ``WakeUp`` (a timer the engine asked for). ``enrollment`` is the stored state of this visitor
     in this journey (or None). While it is open, ``journey`` must be the version it is pinned to
@@ -34,16 +34,25 @@ Public API
     open enrollment whose ``pending_wake_up.due_at`` is long past lost its timer:
     ``enrollment.pending_wake_up_input()`` rebuilds the WakeUp to schedule again).
 
+``carry_history(into, other) -> Enrollment``
+    On a merge of profiles: the contact's copy of a journey with the other copy's re-entry
+    bookkeeping, send history and seen input ids folded in, and an entry sequence ahead of both (so
+    the next entry's id is new). ``merged_enrollment_ids`` makes it once per copy.
+
 Journey definitions, their YAML loader (``load_journey_yaml``) and JSON Schema
 (``journey_json_schema``) live in ``footprint.models.journey``.
 
 How the rules work
 ------------------
 - Negative trigger ("product_viewed with dwell >= 15 s, and no add_to_cart of the same product
-  within 10 s"): the trigger event creates a *pending* enrollment and schedules a wake-up at
-  trigger time + ``unless.within``. A matching ``unless`` event (same ``match_property`` values,
-  stamped inside the window), an exit criterion or the goal cancels it (status ``cancelled``,
-  outcome ``not_entered``); the wake-up confirms the entry (``entered``) and the journey starts.
+  meanwhile"), decided by the events' timestamps: ``unless.before`` (and ``before_property``, e.g.
+  the dwell) looks back, using ``recent`` (the visitor's kept ``unless`` events: the service
+  recalls those since ``unless_since``): a match keeps the visitor out (``cancelled``, outcome
+  ``not_entered``), otherwise the journey starts at once. ``unless.within`` waits forward: a
+  *pending* enrollment and a wake-up at trigger time + ``within``; a matching event stamped inside
+  the window, an exit criterion or the goal cancels it, the wake-up confirms the entry. A matching
+  event stamped inside the window that arrives once the journey runs ends it (``exited``, never a
+  conversion).
 - Stale wake-ups: an enrollment has at most one pending wake-up, identified by a token. A wake-up
   with another token (the wait was left early, the enrollment finished, a duplicate delivery) is
   ignored, so timers never need cancelling to be correct.

@@ -119,7 +119,8 @@ def carry_history(into: Enrollment, other: Enrollment) -> Enrollment:
     ``entry_seq`` stays ahead of both, so the contact's next entry gets an id neither copy has used
     (ids key sends and steps). Call it once per ``other`` (``merged_enrollment_ids`` says whether
     it was); the caller sets ``revision``."""
-    sends = sorted({(s.at, s.channel, s.node_id): s for s in [*other.sends, *into.sends]}.values(), key=lambda s: s.at)
+    # Two copies never share a send (each is folded in once), so the histories simply add up.
+    sends = sorted([*other.sends, *into.sends], key=lambda record: record.at)
     seen = list(dict.fromkeys([*other.seen_input_ids, *into.seen_input_ids]))
     last_entries = [moment for moment in (into.last_entry_at, other.last_entry_at) if moment is not None]
     return into.model_copy(

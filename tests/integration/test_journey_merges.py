@@ -221,3 +221,30 @@ def test_a_journey_the_visitor_finished_anonymously_stays_finished_for_the_conta
     # `once` means once for the person, whichever browser they used.
     request_quote(stack, "phone", user_id="u1")
     assert [json.loads(message["Body"])["journey_id"] for message in drain(stack, "send")] == ["follow-up"]
+
+
+def test_a_wake_up_whose_write_loses_to_a_login_follows_it(
+    journeys: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack = journeys
+    known_contact(stack)
+    request_quote(stack, "laptop")
+    follow_up_sends(stack)
+    stack["clock"].advance(timedelta(hours=1))
+    [wake_up] = due_wake_ups(stack, "later")
+
+    # The wake-up has read the laptop's enrollment and decided; the login merges before it writes.
+    save = DynamoEnrollmentStore.save
+    logins = iter([True])
+
+    def login_first(self: DynamoEnrollmentStore, enrollment: Enrollment, effects: Any, read_revision: Any) -> None:
+        if enrollment.profile_id == LAPTOP and enrollment.current_node == "a_day" and next(logins, False):
+            log_in(stack, "laptop")
+        save(self, enrollment, effects, read_revision)
+
+    monkeypatch.setattr(DynamoEnrollmentStore, "save", login_first)
+    assert evaluate(sqs_event(wake_up)) == {"batchItemFailures": []}
+
+    assert [(send["node_id"], send["profile_id"]) for send in follow_up_sends(stack)] == [("reminder", CONTACT)]
+    assert stored(stack, CONTACT).current_node == "a_day"
+    assert stored(stack, LAPTOP).status == "exited"

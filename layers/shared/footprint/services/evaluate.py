@@ -72,18 +72,19 @@ class EvaluateService:
             profile = self._live_profile(profile_id, now)
             if profile is None:
                 return None  # the profile was deleted (erasure request): nothing left to do
+            conflict: EnrollmentConflictError | None = None
             try:
                 decision = self.journeys.on_wake_up(profile, wake_up, now)
-            except EnrollmentConflictError:
-                decision = None
-            if decision is not None and decision.note != "stale_wake_up":
+            except EnrollmentConflictError as error:
+                decision, conflict = None, error
+            if conflict is None and (decision is None or decision.note != "stale_wake_up"):
                 return decision
             # Stale or conflicting: a login may have merged the profile after we read it, moving the
             # enrollment this wake-up belongs to. Read again; if it redirects now, follow it there.
             fresh = self.profile_reader.get_profile(profile.profile_id)
             if fresh is None or not fresh.merged_into:
-                if decision is None:
-                    raise EnrollmentConflictError(wake_up.enrollment_id)
+                if conflict is not None:
+                    raise conflict
                 return decision
             profile_id = profile.profile_id
         return None

@@ -137,7 +137,7 @@ def test_poison_records_are_parked_in_batches_and_the_events_between_them_are_pr
     # Then the batch reports no failure: nothing is retried
     assert response == {"batchItemFailures": []}
     # every legitimate event moved its visitor into the journey
-    assert step_rows(tables).count(("viewed_without_cart", "pending")) == len(good)
+    assert step_rows(tables).count(("viewed_without_cart", "entered")) == len(good)
     store = DynamoProfileStore(tables.client, tables.profiles)
     assert all(store.get_profile(profile_id_for("demo", "anon", visitor)) for visitor in good)
     # every poison record is in the poison queue, once, with its record and the reason
@@ -190,7 +190,7 @@ def test_a_transient_failure_is_still_retried_and_never_parked(
     assert [message["item_id"] for message in parked(poison)] == [bad["dynamodb"]["SequenceNumber"]]
     # The stream retries from the failed record: it goes through this time.
     assert evaluate({"Records": [lan, other]}) == {"batchItemFailures": []}
-    assert step_rows(tables).count(("viewed_without_cart", "pending")) == 2
+    assert step_rows(tables).count(("viewed_without_cart", "entered")) == 2
     assert parked(poison) == []
 
 

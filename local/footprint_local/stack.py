@@ -315,7 +315,7 @@ class LocalStack:
             "LogLevel": self._handler_log_level,
             "VapidPublicKey": self.vapid_public_key,
             # The demo and the tests run their push services on loopback.
-            "AllowLoopbackPushEndpoints": "true",
+            "AllowLoopbackDestinations": "true",
         }
         environments = {
             spec.logical_id: self.template.function_environment(

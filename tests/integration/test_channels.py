@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from moto.ses.models import ses_backends
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from footprint.adapters import send_wiring
+from footprint.adapters.channels import http_json, public_urls
 from footprint.adapters.channels.email import SesEmailSender
 from footprint.adapters.channels.onsite import OnsiteInboxSender
 from footprint.adapters.channels.sms import SmsRelaySender, SnsSmsSender
@@ -130,7 +132,8 @@ WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"a 24-byte key for tests!").decode
 
 
 def webhooks(secret: str | None = WEBHOOK_SECRET, at: datetime = T0) -> WebhookSender:
-    return WebhookSender(ManualClock(at), lambda: secret, timeout=5)
+    # The receiver listens on loopback, as AllowLoopbackDestinations lets the local stack do.
+    return WebhookSender(ManualClock(at), lambda: secret, timeout=5, allow_loopback=True)
 
 
 def test_a_webhook_is_signed_so_the_standard_webhooks_library_verifies_it(receiver: Receiver) -> None:
@@ -269,7 +272,54 @@ def test_a_webhook_needs_an_http_url(url: str) -> None:
     result = webhooks().send(message("webhook"), LAN, {"url": url})
 
     assert result.status == "failed"
-    assert "not an http(s) URL" in result.detail
+    assert "refused destination" in result.detail
+
+
+@pytest.mark.parametrize(
+    ("url", "resolves_to"),
+    [
+        ("https://crm.example.com/hook", ["10.0.0.7"]),  # a private range
+        ("https://crm.example.com/hook", ["93.184.216.34", "169.254.169.254"]),  # one address is the metadata service
+        ("https://crm.example.com/hook", ["::ffff:127.0.0.1"]),  # loopback behind IPv6
+        ("https://127.0.0.1/hook", ["127.0.0.1"]),  # an IP literal
+        ("http://crm.example.com/hook", ["93.184.216.34"]),  # not https
+        ("https://metadata.google.internal/hook", ["93.184.216.34"]),  # an internal name
+    ],
+)
+def test_a_webhook_never_goes_to_a_private_address(url: str, resolves_to: list[str]) -> None:
+    asked: list[str] = []
+
+    def resolve(host: str, port: int) -> list[str]:
+        asked.append(host)
+        return resolves_to
+
+    sender = WebhookSender(ManualClock(T0), lambda: WEBHOOK_SECRET, timeout=5, resolve=resolve)
+    result = sender.send(message("webhook"), LAN, {"url": url})
+
+    assert result.status == "failed"
+    assert "refused destination" in result.detail
+
+
+def test_a_webhook_connects_to_the_address_it_checked_not_a_second_dns_answer(receiver: Receiver) -> None:
+    # The name does not resolve at all outside the check: the request can only have gone to the
+    # checked address, with the name kept as the Host header.
+    port = receiver.url.rsplit(":", 1)[1]
+    reply = http_json.post(
+        f"http://hooks.invalid:{port}/crm", b"{}", "application/json", connect_to="127.0.0.1", timeout=5
+    )
+
+    assert reply.status == 200
+    [request] = receiver.received
+    assert request.headers["host"] == f"hooks.invalid:{port}"
+
+
+def test_a_webhook_whose_host_does_not_resolve_yet_is_retried() -> None:
+    def resolve(host: str, port: int) -> list[str]:
+        raise public_urls.UnsafeUrlError("the host does not resolve") from socket.gaierror("no answer")
+
+    sender = WebhookSender(ManualClock(T0), timeout=5, resolve=resolve)
+    with pytest.raises(RetryableDeliveryError):
+        sender.send(message("webhook"), LAN, {"url": "https://crm.example.com/hook"})
 
 
 def test_an_unreachable_webhook_is_retried(receiver: Receiver) -> None:

@@ -432,7 +432,7 @@ def test_a_push_subscription_needs_keys_browsers_make_and_a_public_https_endpoin
 def test_loopback_push_endpoints_are_accepted_when_the_stack_allows_them(
     browser: Browser, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("ALLOW_LOOPBACK_PUSH_ENDPOINTS", "true")
+    monkeypatch.setenv("ALLOW_LOOPBACK_DESTINATIONS", "true")
     wiring.reset()
     body = {"writeKey": WRITE_KEY, "anonymousId": "anon-lan", "event": "web_push_subscribed"}
 

@@ -108,6 +108,8 @@ def sqs_record(body: str, message_id: str) -> dict[str, Any]:
 def stack(tables: Tables, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     monkeypatch.setenv("SENDER_EMAIL", SENDER)
     monkeypatch.setenv("VAPID_SECRET_NAME", "")
+    # The tests' webhook receivers listen on loopback.
+    monkeypatch.setenv("ALLOW_LOOPBACK_DESTINATIONS", "true")
     clock = ManualClock(T0)
     use_clock(clock)
     send_wiring.reset()

@@ -656,11 +656,11 @@ def test_the_onsite_inbox_is_a_sparse_index_track_reads_and_only_empties(resourc
 
 def test_push_endpoints_on_loopback_are_refused_unless_a_parameter_says_so() -> None:
     document = load_template(TEMPLATE_PATH).document
-    parameter = document["Parameters"]["AllowLoopbackPushEndpoints"]
+    parameter = document["Parameters"]["AllowLoopbackDestinations"]
     variables = document["Globals"]["Function"]["Environment"]["Variables"]
 
     assert parameter["Default"] == "false"
-    assert variables["ALLOW_LOOPBACK_PUSH_ENDPOINTS"] == {"Ref": "AllowLoopbackPushEndpoints"}
+    assert variables["ALLOW_LOOPBACK_DESTINATIONS"] == {"Ref": "AllowLoopbackDestinations"}
     assert variables["VAPID_PUBLIC_KEY"] == {"Ref": "VapidPublicKey"}
 
 

@@ -128,7 +128,7 @@ def sender(moto_aws: None, vapid_key: ec.EllipticCurvePrivateKey) -> WebPushSend
     secret = {"private_key_pem": pem, "public_key": b64url(public_point(vapid_key)), "subject": SUBJECT}
     client.create_secret(Name=SECRET_NAME, SecretString=json.dumps(secret))
     keys = CachedVapidKeys(SecretJson(SecretsProvider(boto3_client=client), SECRET_NAME))
-    # The push service below runs on loopback, as with AllowLoopbackPushEndpoints=true.
+    # The push service below runs on loopback, as with AllowLoopbackDestinations=true.
     return WebPushSender(keys, timeout=5, allow_loopback=True)
 
 

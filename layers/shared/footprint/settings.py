@@ -38,7 +38,7 @@ class Settings(BaseSettings):
     # stack parameter rather than a secret. Empty: web push opt-in is off (settings say so).
     vapid_public_key: str = ""
     # Web push endpoints on loopback (plain http allowed) for the local stack and tests; never in production.
-    allow_loopback_push_endpoints: bool = False
+    allow_loopback_destinations: bool = False
     # SMS through Amazon SNS ("sns"), or a relay you run ("relay": its URL, credentials in Secrets
     # Manager); empty = off. A relay URL alone also means "relay".
     sms_provider: str = ""

@@ -138,14 +138,18 @@ def channels(settings: Settings) -> dict[MessageChannel, ChannelSender]:
     configured: dict[MessageChannel, ChannelSender] = {
         "onsite_form": onsite,
         "onsite_push": onsite,
-        "webhook": WebhookSender(current_clock(), _webhook_signing_secret(settings.webhook_secret_name)),
+        "webhook": WebhookSender(
+            current_clock(),
+            _webhook_signing_secret(settings.webhook_secret_name),
+            allow_loopback=settings.allow_loopback_destinations,
+        ),
     }
     if settings.sender_email:
         configured["email"] = SesEmailSender(sesv2(), settings.sender_email)
     if settings.vapid_secret_name:
         vapid_secret = SecretJson(secrets(), settings.vapid_secret_name)
         configured["web_push"] = WebPushSender(
-            CachedVapidKeys(vapid_secret), allow_loopback=settings.allow_loopback_push_endpoints
+            CachedVapidKeys(vapid_secret), allow_loopback=settings.allow_loopback_destinations
         )
     if settings.sms_provider == "sns":
         configured["sms"] = SnsSmsSender(sns())

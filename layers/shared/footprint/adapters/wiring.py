@@ -54,7 +54,7 @@ def ingest_service() -> IngestService:
     from footprint.services.quotas import SourceQuotas
 
     settings = get_settings()
-    allow_loopback = settings.allow_loopback_push_endpoints
+    allow_loopback = settings.allow_loopback_destinations
     return IngestService(
         sources=source_directory(),
         store=DynamoDBEventStore(

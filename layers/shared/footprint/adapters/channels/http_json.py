@@ -1,7 +1,8 @@
 """JSON over HTTP POST for the webhook-style channels (webhook, SMS relay, Zalo ZNS relay).
 
-Only http and https URLs are accepted and redirects are never followed: a webhook that answers
-3xx is recorded as failed, instead of the body being replayed to (or a GET sent to) another place.
+Only http and https URLs are accepted and redirects are never followed (http.client, not urllib):
+a webhook that answers 3xx is recorded as failed, instead of the body being replayed to (or a GET
+sent to) another place.
 2xx means delivered; 408, 425, 429 and 5xx may pass later (RetryableDeliveryError, SQS retries,
 not before the reply's ``Retry-After``); any other status is a permanent refusal.
 """
@@ -10,9 +11,9 @@ from __future__ import annotations
 
 import http.client
 import json
-import urllib.error
+import socket
+import ssl
 import urllib.parse
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,12 +41,6 @@ class HttpReply:
     body: str
     # Seconds the receiver asked us to wait (Retry-After, RFC 9110 section 10.2.3), if it did.
     retry_after_seconds: int | None = None
-
-
-class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        # Returning None makes urllib raise HTTPError with the 3xx status instead of following it.
-        return None
 
 
 def post_json(
@@ -79,26 +74,63 @@ def post(
     *,
     headers: Mapping[str, str] | None = None,
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    connect_to: str | None = None,
 ) -> HttpReply:
+    """POST ``body``; redirects are answers, never followed. ``connect_to`` pins the connection to an
+    address already checked (public_urls.check_public_url), so the name is not resolved again: a
+    DNS answer that changes after the check (rebinding) cannot aim the request elsewhere. TLS still
+    verifies the certificate against the URL's host name."""
     parts = urlsplit(url)
     if parts.scheme.lower() not in ALLOWED_SCHEMES or not parts.hostname:
         raise InvalidEndpointError(f"not an http(s) URL: {url[:200]!r}")
-    request = urllib.request.Request(  # noqa: S310 - the scheme is checked above
-        url,
-        data=body,
-        method="POST",
-        headers={"Content-Type": content_type, "User-Agent": "footprint-send", **(headers or {})},
-    )
-    opener = urllib.request.build_opener(_RefuseRedirects)
     try:
-        with opener.open(request, timeout=timeout) as response:
-            return HttpReply(response.status, _text(response.read(MAX_REPLY_BYTES)))
-    except urllib.error.HTTPError as error:
-        with error:
-            wait = retry_after_seconds(error.headers)
-            return HttpReply(error.code, _text(error.read(MAX_REPLY_BYTES)), wait)
-    except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
+        port = parts.port
+    except ValueError as error:
+        raise InvalidEndpointError(f"not an http(s) URL: {url[:200]!r}") from error
+    connection = _connection(parts.scheme.lower(), parts.hostname, port, timeout, connect_to)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    request_headers = {"Content-Type": content_type, "User-Agent": "footprint-send", **(headers or {})}
+    try:
+        connection.request("POST", target, body=body, headers=request_headers)
+        response = connection.getresponse()
+        with response:
+            wait = retry_after_seconds(response.headers) if response.status >= 400 else None
+            return HttpReply(response.status, _text(response.read(MAX_REPLY_BYTES)), wait)
+    except (http.client.HTTPException, OSError) as error:
         raise RetryableDeliveryError(f"{parts.hostname}: {error}") from error
+    finally:
+        connection.close()
+
+
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, host: str, port: int | None, timeout: float, address: str) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self._address = address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+
+
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, host: str, port: int | None, timeout: float, address: str) -> None:
+        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+        self._address = address
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
+
+
+def _connection(
+    scheme: str, host: str, port: int | None, timeout: float, connect_to: str | None
+) -> http.client.HTTPConnection:
+    if connect_to is None:
+        if scheme == "https":
+            return http.client.HTTPSConnection(host, port, timeout=timeout, context=ssl.create_default_context())
+        return http.client.HTTPConnection(host, port, timeout=timeout)
+    if scheme == "https":
+        return _PinnedHTTPSConnection(host, port, timeout, connect_to)
+    return _PinnedHTTPConnection(host, port, timeout, connect_to)
 
 
 def deliver_json(

@@ -12,7 +12,7 @@ instance metadata service or a private range. Two checks, one rule set:
   multicast or the metadata address). A name may resolve differently later (DNS rebinding), which
   is why send checks again at the moment it sends.
 
-``allow_loopback`` (the stack parameter AllowLoopbackPushEndpoints, true on the local stack and in
+``allow_loopback`` (the stack parameter AllowLoopbackDestinations, true on the local stack and in
 tests) additionally admits plain ``http`` to loopback hosts (127.0.0.0/8, ::1, localhost), any port:
 a push service a test runs on the same machine. Private ranges stay refused even then.
 """

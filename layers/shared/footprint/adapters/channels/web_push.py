@@ -16,7 +16,7 @@ The browser's service worker (footprint-sw.js) receives the JSON of :func:`push_
 
 Before any POST, the endpoint is checked again (footprint.adapters.channels.public_urls): https, a
 public host name, every address it resolves to public; a refused endpoint is a permanent failure of
-that subscription. The stack parameter AllowLoopbackPushEndpoints admits loopback push services
+that subscription. The stack parameter AllowLoopbackDestinations admits loopback push services
 (the local stack, tests).
 
 Outcomes per subscription: 201 delivered; 404/410 subscription gone (permanent); 429, 5xx and

@@ -15,6 +15,12 @@ seconds) and ``webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">
 Signing is five lines of stdlib, so the layer does not take the specification's library (and its
 HTTP client) as a dependency; the tests verify with that library.
 
+Where it may go: the URL is rendered with the visitor's data, so before each POST the SSRF guard
+(public_urls.check_public_url, shared with web push) requires https on a public host name whose
+every address is public (no loopback, private, link-local or metadata address), and the
+connection is pinned to the address it checked. ``allow_loopback`` (AllowLoopbackDestinations,
+local stack and tests) admits loopback receivers.
+
 2xx delivered; 408/425/429/5xx and network errors retry (honouring ``Retry-After``); redirects and
 other 4xx are permanent.
 """
@@ -25,15 +31,17 @@ import base64
 import hashlib
 import hmac
 import json
+import socket
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from footprint.adapters.channels.http_json import DEFAULT_TIMEOUT_SECONDS, InvalidEndpointError, post, result_of
+from footprint.adapters.channels.public_urls import Resolver, UnsafeUrlError, check_public_url, resolve_host
 from footprint.clock import Clock
 from footprint.models.journey import RESERVED_WEBHOOK_HEADERS
 from footprint.models.messages import OutgoingMessage
 from footprint.models.profile import Profile
-from footprint.services.send import DeliveryResult
+from footprint.services.send import DeliveryResult, RetryableDeliveryError
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the prefix of a secret, not one
 
@@ -62,13 +70,24 @@ class WebhookSender:
         clock: Clock,
         signing_secret: SigningSecret = no_signing_secret,
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        *,
+        allow_loopback: bool = False,
+        resolve: Resolver = resolve_host,
     ) -> None:
         self.clock = clock
         self.signing_secret = signing_secret
         self.timeout = timeout
+        self.allow_loopback = allow_loopback
+        self.resolve = resolve
 
     def send(self, message: OutgoingMessage, profile: Profile, rendered: Mapping[str, Any]) -> DeliveryResult:
         url = str(rendered.get("url") or "").strip()
+        try:
+            addresses = check_public_url(url, allow_loopback=self.allow_loopback, resolve=self.resolve)
+        except UnsafeUrlError as error:
+            if isinstance(error.__cause__, socket.gaierror):
+                raise RetryableDeliveryError(f"webhook: {error}") from error  # DNS may answer later
+            return DeliveryResult("failed", f"webhook: refused destination {url[:200]!r}: {error}")
         extra = rendered.get("headers")
         headers = {
             str(k): str(v)
@@ -83,7 +102,14 @@ class WebhookSender:
         if secret:
             headers["webhook-signature"] = signature(secret, webhook_id, timestamp, body)
         try:
-            reply = post(url, body, "application/json; charset=utf-8", headers=headers, timeout=self.timeout)
+            reply = post(
+                url,
+                body,
+                "application/json; charset=utf-8",
+                headers=headers,
+                timeout=self.timeout,
+                connect_to=str(addresses[0]),
+            )
         except InvalidEndpointError as error:
             return DeliveryResult("failed", f"webhook: {error}")
         return result_of(reply, "webhook")

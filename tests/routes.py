@@ -11,6 +11,7 @@ V1_PATHS = (
     "/v1/screen",
     "/v1/group",
     *(f"/v1/{short}" for short in "btipasg"),  # analytics.js short paths
+    "/beacon/v1/batch",  # RudderStack's beacon, the write key in the query
 )
 # The visitor's side (footprint.services.onsite), also TrackFunction's.
 BROWSER_ROUTES = {

@@ -69,6 +69,7 @@ def tracking_request(call: EventType | None = None) -> TrackingRequest:
         authorization=request.headers.get("authorization"),
         origin=request.headers.get("origin"),
         content_encoding=request.headers.get("content-encoding"),
+        write_key_parameter=request.get_query_string_value("writeKey"),
     )
 
 
@@ -95,6 +96,7 @@ def ingest(call: EventType | None) -> JsonResponse:
 
 @app.post("/v1/batch")
 @app.post("/v1/b")
+@app.post("/beacon/v1/batch")
 def batch() -> JsonResponse:
     return ingest(None)
 
@@ -156,8 +158,9 @@ def web_file(name: str) -> Response[bytes]:
 
 @app.get("/v1/projects/<write_key>/settings")
 def project_settings(write_key: str) -> JsonResponse:
-    origin = app.current_event.headers.get("origin")
-    return answer(onsite_service().settings(write_key, origin), SETTINGS_CACHE)
+    headers = app.current_event.headers
+    host, scheme = headers.get("host"), headers.get("x-forwarded-proto") or "https"
+    return answer(onsite_service().settings(write_key, headers.get("origin"), host, scheme), SETTINGS_CACHE)
 
 
 @app.post("/v1/onsite")

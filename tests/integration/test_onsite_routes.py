@@ -315,7 +315,8 @@ def test_settings_list_the_dwell_thresholds_of_active_journeys(
     result = browser.request("GET", f"/v1/projects/{WRITE_KEY}/settings")
 
     assert result.status == 200, result.body
-    assert result.body == {
+    footprint_js = {name: result.body[name] for name in result.body if name in FOOTPRINT_JS_SETTINGS}
+    assert footprint_js == {
         "source_id": "demo",
         "vapid_public_key": "BPublicKey_base64url",
         "web_push": True,
@@ -328,6 +329,28 @@ def test_settings_list_the_dwell_thresholds_of_active_journeys(
     unknown = browser.request("GET", "/v1/projects/nope/settings")
     assert unknown.status == 404
     assert unknown.body["error"]["code"] == "unknown_write_key"
+
+
+FOOTPRINT_JS_SETTINGS = {
+    "source_id",
+    "vapid_public_key",
+    "web_push",
+    "dwell_thresholds",
+    "session_timeout_minutes",
+    "onsite_poll_seconds",
+}
+
+
+def test_the_settings_are_also_what_analytics_js_loads_from_segment_s_cdn(browser: Browser) -> None:
+    # analytics.js (AnalyticsBrowser.load({writeKey, cdnURL})) reads its destinations from this route:
+    # the Segment.io one must send to this stack, on the paths it posts to (/v1/t, /v1/p, ...).
+    result = http_result(track_handler.handler(settings_event(WRITE_KEY), lambda_context("TrackFunction")))
+
+    segment = result.body["integrations"]["Segment.io"]
+    assert segment["apiKey"] == WRITE_KEY
+    assert segment["apiHost"] == "abc123.execute-api.us-east-1.amazonaws.com/v1"
+    assert segment["protocol"] == "https"
+    assert result.body["plan"]["track"]["__default"]["enabled"] is True
 
 
 def settings_event(write_key: str) -> dict[str, Any]:

@@ -713,7 +713,8 @@ def test_cors_origins_come_from_the_parameter_and_paths_stay_at_v1(resources: di
     # Left for CloudFormation to resolve into a list (the SAM transform would flatten it into one string).
     assert cors["allowOrigins"] == {"Ref": "AllowedOrigins"}
     assert set(cors["allowMethods"]) == {"GET", "POST", "OPTIONS"}
-    assert {"content-type", "authorization"} <= set(cors["allowHeaders"])
+    # analytics.js retries carry X-Retry-Count; RudderStack's browser SDK sends AnonymousId and SentAt.
+    assert {"content-type", "authorization", "x-retry-count", "anonymousid", "sentat"} <= set(cors["allowHeaders"])
     assert stage["StageName"] == "$default"
     # A 429's Retry-After is readable by the page that sent the request.
     assert "retry-after" in {header.lower() for header in cors["exposeHeaders"]}

@@ -621,3 +621,48 @@ def test_stream_image_without_body_is_rejected() -> None:
 def test_base64_fixture_helper_round_trips() -> None:
     event = http_api_event("/v1/track", {"a": 1}, base64_encoded=True)
     assert json.loads(base64.b64decode(event["body"])) == {"a": 1}
+
+
+def test_rudderstack_node_s_batch_timestamp_is_its_send_time(api: TrackApi) -> None:
+    sent = T0 + timedelta(hours=1)  # the server's clock runs an hour behind the client's
+    body = {
+        "batch": [
+            {
+                "type": "track",
+                "event": "order_completed",
+                "userId": "u-1",
+                "messageId": "rs-node-1",
+                "originalTimestamp": (sent - timedelta(seconds=2)).isoformat(),
+            }
+        ],
+        "timestamp": sent.isoformat(),
+    }
+
+    result = api.post("/v1/batch", body, write_key="wk-python")
+
+    assert result.status == 200
+    assert api.events()["rs-node-1"].timestamp == T0 - timedelta(seconds=2)
+
+
+def test_rudderstack_s_beacon_names_its_write_key_in_the_query(api: TrackApi) -> None:
+    body = {"batch": [{"type": "track", "event": "page_left", "anonymousId": "a-1", "messageId": "rs-beacon-1"}]}
+    event = http_api_event(
+        "/beacon/v1/batch",
+        body,
+        content_type="text/plain;charset=UTF-8",
+        headers={"origin": "https://shop.example.com"},
+    )
+    event["rawQueryString"] = "writeKey=wk-browser"
+    event["queryStringParameters"] = {"writeKey": "wk-browser"}
+
+    result = http_result(invoke(event))
+
+    assert result.status == 200, result.body
+    assert api.events()["rs-beacon-1"].source_id == "shop"
+
+
+def test_the_beacon_without_a_write_key_is_a_401(api: TrackApi) -> None:
+    result = api.post("/beacon/v1/batch", {"batch": [{"type": "track", "event": "e", "anonymousId": "a"}]})
+
+    assert result.status == 401
+    assert result.body["error"]["code"] == "missing_write_key"

@@ -123,3 +123,10 @@ def test_merge_adds_counters_and_keeps_the_known_contacts_traits() -> None:
 def test_profile_ids_are_deterministic_and_distinct(kind: str, value: str) -> None:
     assert profile_id_for("demo", kind, value) == profile_id_for("demo", kind, value)  # type: ignore[arg-type]
     assert profile_id_for("demo", kind, value) != profile_id_for("other", kind, value)  # type: ignore[arg-type]
+
+
+def test_a_group_call_s_traits_describe_the_group_not_the_person() -> None:
+    person = fold_all(tracked("identify", None, traits={"name": "Trần Lan", "plan": "free"}))
+    grouped = fold_event(person, tracked("group", None, traits={"name": "Công ty ABC", "plan": "enterprise"}))
+
+    assert grouped.traits == {"name": "Trần Lan", "plan": "free"}

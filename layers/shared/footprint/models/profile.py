@@ -213,12 +213,14 @@ def fold_event(profile: Profile, event: TrackedEvent) -> Profile:
         }
 
     traits = event.traits or event.context.get("traits") or {}
-    if ((event.type == "identify" or event.traits) and isinstance(traits, dict)) or name in CHANNEL_EVENTS:
+    # A group call's traits describe the group (a company's name, plan, size), not the person.
+    sets_traits = event.type == "identify" or (bool(event.traits) and event.type != "group")
+    if (sets_traits and isinstance(traits, dict)) or name in CHANNEL_EVENTS:
         draft = _Draft.of(profile, timezone=update.get("timezone", profile.timezone))
         # A call nobody vouches for that reaches a known contact (through the anonymous id of one of
         # the contact's browsers) may not change the contact's addresses or consent.
         protected = profile.user_id is not None and not event.identity_verified
-        if event.type == "identify" or event.traits:
+        if sets_traits:
             _apply_traits(draft, traits if isinstance(traits, dict) else {}, event, protected)
         _apply_channel_events(draft, name, event, protected)
         update |= draft.changes(profile)

@@ -213,6 +213,8 @@ class SegmentBatch(BaseModel):
     # analytics-go (and RudderStack's fork) give each request an id of its own; it is not a message's.
     message_id: str | None = Field(default=None, alias="messageId")
     sent_at: UtcDatetime | None = Field(default=None, alias="sentAt")
+    # RudderStack's Node SDK stamps the batch with the time it sends it: its sentAt.
+    timestamp: UtcDatetime | None = None
     context: FreeMap = Field(default_factory=dict)
     integrations: FreeMap = Field(default_factory=dict)
     write_key: str | None = Field(default=None, alias="writeKey")

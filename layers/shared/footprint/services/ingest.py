@@ -138,6 +138,8 @@ class TrackingRequest:
     authorization: str | None = None
     origin: str | None = None
     content_encoding: str | None = None
+    # ``?writeKey=``: RudderStack's beacon (sendBeacon can set no header, and its body has no key).
+    write_key_parameter: str | None = None
 
 
 @dataclass(frozen=True)
@@ -167,7 +169,7 @@ class IngestService:
 
     def ingest(self, request: TrackingRequest) -> IngestResult:
         payload = read_json_object(request)
-        source = self.authenticate(request.authorization, payload)
+        source = self.authenticate(request.authorization, payload, request.write_key_parameter)
         check_origin(source, request.origin)
         try:
             result = self.accept(source, payload, request.call)
@@ -188,13 +190,17 @@ class IngestService:
         self.quotas.record(source, len(events))
         return IngestResult(source_id=source.source_id, accepted=len(events))
 
-    def authenticate(self, authorization: str | None, payload: Mapping[str, Any]) -> Source:
-        """The write key is the HTTP Basic user (all server libraries) or ``writeKey`` in the body
-        (analytics.js, whose beacons cannot set headers)."""
+    def authenticate(
+        self, authorization: str | None, payload: Mapping[str, Any], write_key_parameter: str | None = None
+    ) -> Source:
+        """The write key is the HTTP Basic user (all server libraries), ``writeKey`` in the body
+        (analytics.js, whose beacons cannot set headers) or in the query (RudderStack's beacon)."""
         write_key = write_key_from_authorization(authorization) if authorization else None
         if write_key is None:
             body_key = payload.get("writeKey")
             write_key = body_key if isinstance(body_key, str) and body_key else None
+        if write_key is None and write_key_parameter:
+            write_key = write_key_parameter
         if write_key is None:
             raise UnauthorizedError(
                 "missing_write_key", "send the write key as the HTTP Basic user, or as writeKey in the body"
@@ -382,7 +388,8 @@ def _envelope(payload: dict[str, Any], call: EventType | None) -> _Envelope:
         errors = _validation_errors(error, ())
         raise InvalidPayloadError("invalid_payload", _summary(errors, 1), errors[:MAX_REPORTED_ERRORS]) from error
     context_bytes = serialised_size(batch.context) if batch.context else 0
-    return _Envelope(batch.batch, sent_at=batch.sent_at, context=batch.context, context_bytes=context_bytes)
+    sent_at = batch.sent_at or batch.timestamp
+    return _Envelope(batch.batch, sent_at=sent_at, context=batch.context, context_bytes=context_bytes)
 
 
 # ---------------------------------------------------------------- web push subscriptions

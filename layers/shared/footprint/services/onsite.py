@@ -206,7 +206,11 @@ class OnsiteService:
 
     # ------------------------------------------------------------ GET /v1/projects/{writeKey}/settings
 
-    def settings(self, write_key: str, origin: str | None) -> Answer:
+    def settings(
+        self, write_key: str, origin: str | None, api_host: str | None = None, scheme: str = "https"
+    ) -> Answer:
+        """footprint.js' settings, in the same answer as analytics.js' CDN settings (``integrations``,
+        ``plan``): analytics.js loaded with ``cdnURL`` pointing here sends to this stack unchanged."""
         source = None
         if 0 < len(write_key) <= MAX_WRITE_KEY_LENGTH and write_key.isprintable():
             source = self.sources.find_source(write_key)
@@ -221,6 +225,8 @@ class OnsiteService:
             "session_timeout_minutes": int(SESSION_GAP.total_seconds() // 60),
             "onsite_poll_seconds": ONSITE_POLL_SECONDS,
         }
+        if api_host:
+            body |= analytics_js_settings(write_key, api_host, scheme)
         return Answer(body, origin)
 
     # ------------------------------------------------------------ POST /v1/onsite
@@ -301,6 +307,35 @@ class OnsiteService:
 
 
 # ---------------------------------------------------------------- pure helpers
+
+
+def analytics_js_settings(write_key: str, api_host: str, scheme: str) -> dict[str, Any]:
+    """What Segment's CDN answers at /v1/projects/{writeKey}/settings, pointed at this stack: the
+    Segment.io destination (the events' API, analytics.js' short paths /v1/t, /v1/p, ...) and a
+    plan that lets every event through."""
+    return {
+        "integrations": {
+            "Segment.io": {
+                "apiKey": write_key,
+                "apiHost": f"{api_host}/v1",
+                "protocol": scheme if scheme in ("http", "https") else "https",
+                "unbundledIntegrations": [],
+                "addBundledMetadata": True,
+            }
+        },
+        "plan": {
+            "track": {"__default": {"enabled": True, "integrations": {}}},
+            "identify": {"__default": {"enabled": True}},
+            "group": {"__default": {"enabled": True}},
+        },
+        "edgeFunction": {},
+        "analyticsNextEnabled": True,
+        "middlewareSettings": {},
+        "enabledMiddleware": {},
+        "metrics": {"sampleRate": 0},
+        "legacyVideoPluginsEnabled": False,
+        "remotePlugins": [],
+    }
 
 
 def dwell_thresholds(journeys: Iterable[Journey]) -> list[int | float]:

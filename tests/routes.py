@@ -21,6 +21,12 @@ BROWSER_ROUTES = {
     ("POST", "/v1/onsite"),
     ("POST", "/v1/onsite/ack"),
 }
+# The public routes behind the links of every email (EmailLinksFunction).
+EMAIL_ROUTES = {
+    ("GET", "/v1/email/unsubscribe"),
+    ("POST", "/v1/email/unsubscribe"),
+    ("GET", "/v1/email/click"),
+}
 ADMIN_ROUTES = {
     ("GET", "/admin/journeys"),
     ("POST", "/admin/journeys"),

@@ -64,7 +64,7 @@ def physical_name(stack_name: str, logical_id: str) -> str:
 
 
 def provision(template: Template, clients: AwsClients, stack_name: str) -> StackResources:
-    """Create every table, queue and schedule group of the template; name everything else."""
+    """Create every table, queue, schedule group and generated secret of the template; name everything else."""
     resources = StackResources(stack_name=stack_name)
     for table in template.tables:
         name = physical_name(stack_name, table.logical_id)

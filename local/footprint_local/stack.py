@@ -323,6 +323,10 @@ class LocalStack:
             )
             for spec in self.template.functions
         }
+        # Email links point at the API's public URL: here, the local server.
+        for environment in environments.values():
+            if "PUBLIC_API_URL" in environment:
+                environment["PUBLIC_API_URL"] = self.api_url
         # The functions share one process: what they agree on goes into os.environ; what differs
         # (none today: they share Globals) is set only while each module is imported.
         shared = _common_items(list(environments.values()))

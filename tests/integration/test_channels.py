@@ -10,6 +10,9 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from email import message_from_string
+from email.message import EmailMessage
+from email.policy import default
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, get_args
 
@@ -28,6 +31,7 @@ from footprint.adapters.channels.webhook import WebhookSender
 from footprint.adapters.channels.zalo_zns import ZaloZnsRelaySender, ZaloZnsSender, zalo_phone
 from footprint.adapters.outbox import DynamoOutbox
 from footprint.clock import ManualClock
+from footprint.email_links import LinkSigner
 from footprint.models.messages import DeliveryRecord, MessageChannel, OutgoingMessage
 from footprint.models.profile import Profile
 from footprint.services.send import RetryableDeliveryError, retry_delay_seconds
@@ -435,6 +439,25 @@ def sent_emails() -> list[Any]:
     return list(ses_backends[DEFAULT_ACCOUNT_ID][REGION].sent_messages)
 
 
+LINK_KEY = b"k" * 32
+SIGNER = LinkSigner("https://track.example.com", lambda: LINK_KEY)
+
+
+def mime(sent: Any) -> EmailMessage:
+    """The raw MIME message SES received (moto keeps it as sent)."""
+    parsed = message_from_string(sent.raw_data, policy=default)
+    assert isinstance(parsed, EmailMessage)
+    return parsed
+
+
+def parts(email: EmailMessage) -> tuple[str, str]:
+    text, html_part = email.get_body(("plain",)), email.get_body(("html",))
+    assert text is not None
+    assert html_part is not None
+    # SMTP line endings (CRLF) read back as newlines.
+    return str(text.get_content()).replace("\r\n", "\n"), str(html_part.get_content()).replace("\r\n", "\n")
+
+
 def test_an_email_is_sent_from_the_verified_sender(ses: Any) -> None:
     ses.create_email_identity(EmailIdentity="shop@example.com")
     rendered = {
@@ -443,20 +466,24 @@ def test_an_email_is_sent_from_the_verified_sender(ses: Any) -> None:
         "body": "Còn 2",
     }
 
-    result = SesEmailSender(ses, "shop@example.com").send(message("email"), LAN, rendered)
+    result = SesEmailSender(ses, "shop@example.com", links=SIGNER).send(message("email"), LAN, rendered)
 
     assert result.status == "sent"
     assert result.detail.startswith("ses message id ")
     [email] = sent_emails()
     assert email.source == "shop@example.com"
-    assert email.destinations["ToAddresses"] == ["lan@example.com"]
-    assert email.subject == "Lan ơi, giỏ hàng đang chờ"
-    # moto keeps only the HTML part of a two-part message.
-    assert email.body == "<p>Còn <b>2</b> sản phẩm</p>"
+    # moto lists the destination and, again, the To header's address.
+    assert set(email.destinations) == {"lan@example.com"}
+    sent = mime(email)
+    assert sent["Subject"] == "Lan ơi, giỏ hàng đang chờ"
+    assert sent["To"] == "lan@example.com"
+    text, html_part = parts(sent)
+    assert text.startswith("Còn 2")
+    assert html_part.startswith("<p>Còn <b>2</b> sản phẩm</p>")
 
 
 def test_an_unverified_sender_is_a_permanent_failure(ses: Any) -> None:
-    sender = SesEmailSender(ses, "nobody@example.com")
+    sender = SesEmailSender(ses, "nobody@example.com", links=SIGNER)
 
     result = sender.send(message("email"), LAN, {"subject": "s", "body": "t"})
 
@@ -467,7 +494,7 @@ def test_an_unverified_sender_is_a_permanent_failure(ses: Any) -> None:
 
 def test_an_email_without_subject_or_body_fails_before_ses(ses: Any) -> None:
     ses.create_email_identity(EmailIdentity="shop@example.com")
-    sender = SesEmailSender(ses, "shop@example.com")
+    sender = SesEmailSender(ses, "shop@example.com", links=SIGNER)
 
     assert sender.send(message("email"), LAN, {"subject": "", "body": "t"}).status == "failed"
     assert sender.send(message("email"), LAN, {"subject": "s"}).status == "failed"
@@ -479,9 +506,10 @@ def test_a_text_only_email_gets_an_escaped_html_part(ses: Any) -> None:
 
     rendered = {"subject": "s", "body": "a < b\nxin chào"}
 
-    SesEmailSender(ses, "shop@example.com").send(message("email"), LAN, rendered)
+    SesEmailSender(ses, "shop@example.com", links=SIGNER).send(message("email"), LAN, rendered)
 
-    assert sent_emails()[0].body == "a &lt; b<br>\nxin chào"
+    _, html_part = parts(mime(sent_emails()[0]))
+    assert html_part.startswith("a &lt; b<br>\nxin chào")
 
 
 # ------------------------------------------------------------------ the outbox (MessagesTable on moto)

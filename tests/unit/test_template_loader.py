@@ -19,7 +19,7 @@ from footprint_local.template import (
     load_template,
     parse_template_text,
 )
-from tests.routes import ADMIN_ROUTES, BROWSER_ROUTES, V1_PATHS
+from tests.routes import ADMIN_ROUTES, BROWSER_ROUTES, EMAIL_ROUTES, V1_PATHS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO_ROOT / "infra" / "template.yaml"
@@ -53,6 +53,9 @@ def local_physical_resources(template: Template) -> dict[str, PhysicalResource]:
         for logical_id, _ in template.resources_of_type("AWS::SecretsManager::Secret")
     }
     physical["ScheduleGroup"] = PhysicalResource.named("footprint-local")
+    physical["EmailConfigurationSet"] = PhysicalResource.named("footprint-local-EmailConfigurationSet")
+    physical["EmailLinkSecret"] = PhysicalResource.named("footprint-local-EmailLinkSecret")
+    physical["TrackingApi"] = PhysicalResource.named("footprint-local-TrackingApi")
     physical["SchedulerRole"] = PhysicalResource.named(
         "scheduler", f"arn:aws:iam::{LOCAL_ACCOUNT_ID}:role/footprint-local-scheduler"
     )
@@ -127,8 +130,11 @@ def test_queues_come_after_the_dead_letter_queues_they_redrive_to(template: Temp
         "EvaluateFailureQueue",
         "EvaluatePoisonQueue",
         "SchedulerDeadLetterQueue",
+        "EmailFeedbackQueue",
+        "EmailFeedbackDeadLetterQueue",
     }
     assert order.index("SendDeadLetterQueue") < order.index("SendQueue")
+    assert order.index("EmailFeedbackDeadLetterQueue") < order.index("EmailFeedbackQueue")
     assert order.index("TimersDeadLetterQueue") < order.index("TimersQueue")
 
 
@@ -184,6 +190,8 @@ def test_functions_point_at_their_code_folders(template: Template) -> None:
         "EvaluateFunction": (REPO_ROOT / "functions" / "evaluate", "evaluate_handler.handler"),
         "SendFunction": (REPO_ROOT / "functions" / "send", "send_handler.handler"),
         "AdminFunction": (REPO_ROOT / "functions" / "admin", "admin_handler.handler"),
+        "EmailLinksFunction": (REPO_ROOT / "functions" / "email_links", "email_links_handler.handler"),
+        "EmailFeedbackFunction": (REPO_ROOT / "functions" / "email_feedback", "email_feedback_handler.handler"),
     }
 
 
@@ -207,7 +215,11 @@ def test_queues_feed_evaluate_and_send_with_partial_batch_responses(template: Te
         if source.source_type == "SQS"
     }
 
-    assert set(sqs_sources) == {("TimersQueue", "EvaluateFunction"), ("SendQueue", "SendFunction")}
+    assert set(sqs_sources) == {
+        ("TimersQueue", "EvaluateFunction"),
+        ("SendQueue", "SendFunction"),
+        ("EmailFeedbackQueue", "EmailFeedbackFunction"),
+    }
     for source in sqs_sources.values():
         assert source.report_batch_item_failures
         assert 1 <= source.batch_size <= 10
@@ -216,7 +228,9 @@ def test_queues_feed_evaluate_and_send_with_partial_batch_responses(template: Te
 
 def test_every_v1_path_is_a_post_route_of_the_track_function(template: Template) -> None:
     routes = {
-        (route.method, route.path): route for route in template.http_routes if not route.path.startswith("/admin/")
+        (route.method, route.path): route
+        for route in template.http_routes
+        if not route.path.startswith("/admin/") and (route.method, route.path) not in EMAIL_ROUTES
     }
 
     assert set(routes) == {("POST", path) for path in V1_PATHS} | BROWSER_ROUTES
@@ -232,8 +246,19 @@ def test_admin_routes_go_to_the_admin_function_on_the_same_api(template: Templat
     assert {(route.function_logical_id, route.api_logical_id) for route in routes.values()} == {
         ("AdminFunction", "TrackingApi")
     }
-    assert {(route.method, route.path) for route in template.http_routes} == ADMIN_ROUTES | BROWSER_ROUTES | {
-        ("POST", path) for path in V1_PATHS
+    assert {
+        (route.method, route.path) for route in template.http_routes
+    } == ADMIN_ROUTES | BROWSER_ROUTES | EMAIL_ROUTES | {("POST", path) for path in V1_PATHS}
+
+
+def test_email_link_routes_go_to_the_email_links_function_on_the_same_api(template: Template) -> None:
+    routes = {
+        (route.method, route.path): route for route in template.http_routes if route.path.startswith("/v1/email/")
+    }
+
+    assert set(routes) == EMAIL_ROUTES
+    assert {(route.function_logical_id, route.api_logical_id) for route in routes.values()} == {
+        ("EmailLinksFunction", "TrackingApi")
     }
 
 
@@ -289,7 +314,13 @@ def test_the_environment_configures_settings_completely(template: Template, monk
 
 
 # Variables a single function reads on top of the global ones.
-OWN_ENVIRONMENT = {"SendFunction": {"MESSAGING_POLICY": "{}"}}
+# Only send writes links, so only send is told the API's public URL.
+OWN_ENVIRONMENT = {
+    "SendFunction": {
+        "MESSAGING_POLICY": "{}",
+        "PUBLIC_API_URL": "https://footprint-local-TrackingApi.execute-api.us-east-1.amazonaws.com",
+    }
+}
 
 
 def test_every_function_gets_the_global_environment_and_its_own(template: Template) -> None:

@@ -6,7 +6,8 @@ boto3 clients created on the first call, then cached. ``reset()`` forgets everyt
 Channels are configured as follows (a channel that is not configured records "skipped" with
 "channel not configured"):
 - onsite_form, onsite_push, webhook: always (webhooks signed with WEBHOOK_SECRET_NAME when set).
-- email: SENDER_EMAIL (a verified SES identity).
+- email: SENDER_EMAIL (a verified SES identity), SES_CONFIGURATION_SET, and for marketing email
+  EMAIL_LINK_SECRET_NAME + PUBLIC_API_URL (signed unsubscribe and click links).
 - web_push: VAPID_SECRET_NAME (see footprint.adapters.channels.web_push).
 - sms: SMS_PROVIDER_URL, optional SMS_PROVIDER_SECRET_NAME (see channels.sms).
 - zalo_zns: ZALO_ZNS_SECRET_NAME (straight to Zalo, optional ZALO_ZNS_MODE=development), else
@@ -33,7 +34,7 @@ from botocore.config import Config
 
 from footprint.adapters.channels.email import SesEmailSender
 from footprint.adapters.channels.onsite import OnsiteInboxSender
-from footprint.adapters.channels.secrets import SecretJson
+from footprint.adapters.channels.secrets import SecretJson, SecretKey
 from footprint.adapters.channels.sms import SmsRelaySender, SnsSmsSender, TokenSource, no_token
 from footprint.adapters.channels.web_push import CachedVapidKeys, WebPushSender
 from footprint.adapters.channels.webhook import SigningSecret, WebhookSender, no_signing_secret
@@ -45,6 +46,7 @@ from footprint.adapters.profiles_store import DynamoProfileStore
 from footprint.adapters.send_queue import SqsRetryLater
 from footprint.adapters.steps import DynamoStepLog
 from footprint.clock import current_clock
+from footprint.email_links import LinkSigner
 from footprint.models.messages import DeliveryRecord, MessageChannel
 from footprint.services.send import ChannelSender, DeliveryGuard, SendService
 from footprint.settings import Settings, get_settings
@@ -145,7 +147,12 @@ def channels(settings: Settings) -> dict[MessageChannel, ChannelSender]:
         ),
     }
     if settings.sender_email:
-        configured["email"] = SesEmailSender(sesv2(), settings.sender_email)
+        configured["email"] = SesEmailSender(
+            sesv2(),
+            settings.sender_email,
+            configuration_set=settings.ses_configuration_set or None,
+            links=link_signer(settings),
+        )
     if settings.vapid_secret_name:
         vapid_secret = SecretJson(secrets(), settings.vapid_secret_name)
         configured["web_push"] = WebPushSender(
@@ -180,6 +187,13 @@ def _webhook_signing_secret(secret_name: str) -> SigningSecret:
         return str(value) if value else None
 
     return signing_secret
+
+
+def link_signer(settings: Settings) -> LinkSigner | None:
+    """Signs email links; None (marketing email is then refused) without a key or a public URL."""
+    if not (settings.email_link_secret_name and settings.public_api_url):
+        return None
+    return LinkSigner(settings.public_api_url, SecretKey(secrets(), settings.email_link_secret_name))
 
 
 def _token(secret_name: str) -> TokenSource:

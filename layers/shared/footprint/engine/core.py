@@ -536,7 +536,9 @@ class _Run:
         """Send, hold (quiet hours) or skip; returns the next node, or None when held."""
         enrollment = self.enrollment
         journey = self.journey
-        if not self.profile.can_reach(node.channel):
+        # A transactional message needs a deliverable address, not the visitor's marketing consent.
+        reachable = self.profile.can_reach if node.category == "marketing" else self.profile.can_deliver
+        if not reachable(node.channel):
             self.record(node_id, "skipped", detail="unreachable")
             return node.next
         quiet = journey.quiet_hours
@@ -565,6 +567,7 @@ class _Run:
             node_id=node_id,
             occurrence=occurrence,
             channel=node.channel,
+            category=node.category,
             content=node.content,
             template=node.template,
             trigger_properties=dict(enrollment.trigger.properties),

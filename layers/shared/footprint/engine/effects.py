@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from footprint.engine.inputs import ProfileView, UtcDatetime, WakeUp
 from footprint.engine.state import Enrollment
+from footprint.models.channels import MessageCategory
 from footprint.models.journey import Channel, MessageContent, QuietHours
 
 StepOutcome = Literal[
@@ -63,6 +64,7 @@ class SendMessage(_Effect):
     node_id: str
     occurrence: int
     channel: Channel
+    category: MessageCategory = "marketing"
     content: MessageContent | None = None
     template: str | None = None
     # Properties of the event that started the journey (the product being viewed...), for templates.

@@ -102,10 +102,16 @@ class ProfileView(BaseModel):
     tags: list[str] = Field(default_factory=list)
     lifecycle_stage: str | None = None
     reachable_channels: frozenset[Channel] = frozenset()
+    # Channels with a deliverable address whatever the consent (for transactional messages).
+    deliverable_channels: frozenset[Channel] = frozenset()
     event_history: dict[str, list[UtcDatetime]] = Field(default_factory=dict)
 
     def can_reach(self, channel: Channel) -> bool:
         return channel in ALWAYS_REACHABLE or channel in self.reachable_channels
+
+    def can_deliver(self, channel: Channel) -> bool:
+        """Whether a transactional message can reach the visitor (consent is not asked)."""
+        return self.can_reach(channel) or channel in self.deliverable_channels
 
     def attribute(self, path: str) -> tuple[bool, Any]:
         """(found, value) of an attribute; ``tags``, ``lifecycle_stage``, ``timezone`` and ``id``
@@ -137,6 +143,9 @@ class ProfileView(BaseModel):
         reachable = frozenset(
             channel for channel, profile_channel in _CONSENTED_CHANNELS if profile.reachable_on(profile_channel)
         )
+        deliverable = frozenset(
+            channel for channel, profile_channel in _CONSENTED_CHANNELS if profile.deliverable_on(profile_channel)
+        )
         return cls(
             id=profile.profile_id,
             timezone=profile.timezone,
@@ -144,6 +153,7 @@ class ProfileView(BaseModel):
             tags=list(profile.tags),
             lifecycle_stage=profile.lifecycle_stage,
             reachable_channels=reachable,
+            deliverable_channels=deliverable,
             event_history={name: list(stamps) for name, stamps in profile.recent_events.items()},
         )
 

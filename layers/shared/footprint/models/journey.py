@@ -44,7 +44,7 @@ from pydantic import (
     model_validator,
 )
 
-from footprint.models.channels import MessageChannel
+from footprint.models.channels import MessageCategory, MessageChannel
 from footprint.models.events import MAX_EVENT_NAME_LENGTH, canonical_event_name
 
 Channel = MessageChannel
@@ -372,9 +372,14 @@ class MessageContent(_Strict):
     urgency: Literal["very-low", "low", "normal", "high"] | None = None
     topic: str | None = Field(default=None, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")
     require_interaction: bool | None = None
-    # email
+    # email: the text part (else derived from html), the inbox preview line after the subject,
+    # the From name (the address is the stack's SenderEmail) and a Reply-To address
     subject: str | None = None
     html: str | None = None
+    text: str | None = None
+    preheader: str | None = Field(default=None, max_length=200)
+    from_name: str | None = Field(default=None, max_length=100)
+    reply_to: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
     # onsite_form
     fields: list[FormField] = Field(default_factory=list)
     submit_label: str | None = None
@@ -556,6 +561,9 @@ class SendNode(_Node):
 
     type: Literal["send"]
     channel: Channel
+    # marketing (the default): needs the visitor's consent, and an email carries an unsubscribe
+    # link; transactional (an order confirmation): needs only a deliverable address, no promotion.
+    category: MessageCategory = "marketing"
     content: MessageContent | None = None
     template: str | None = None
     next: NodeId

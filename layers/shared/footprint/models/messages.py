@@ -7,10 +7,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from footprint.models.channels import MessageChannel
+from footprint.models.channels import MessageCategory, MessageChannel
 from footprint.models.journey import QuietHours
 
-__all__ = ["DeliveryRecord", "DeliveryStatus", "MessageChannel", "OutgoingMessage"]
+__all__ = ["DeliveryRecord", "DeliveryStatus", "MessageCategory", "MessageChannel", "OutgoingMessage"]
 
 DeliveryStatus = Literal["sent", "queued_onsite", "skipped", "failed"]
 
@@ -30,6 +30,7 @@ class OutgoingMessage(BaseModel):
     enrollment_id: str
     node_id: str
     channel: MessageChannel
+    category: MessageCategory = "marketing"
     # Channel content as the journey wrote it (title, body, url, subject, fields, ...); string values
     # are Liquid templates rendered against the profile and `context`.
     content: dict[str, Any] = Field(default_factory=dict)

@@ -54,6 +54,10 @@ NOT_REACHABLE: frozenset[str] = frozenset({"denied", "pending"})
 # A visit ends after 30 minutes without activity (the common analytics convention).
 SESSION_GAP = timedelta(minutes=30)
 PRODUCT_VIEW_EVENTS = frozenset({"product_viewed"})
+# Provider feedback that suppresses an email address, and the reason kept for it (for the latest
+# addresses only: a profile holds one email address at a time).
+MAX_SUPPRESSED_ADDRESSES = 10
+SUPPRESSING_EVENTS = {"message_bounced": "bounced", "message_complained": "complained"}
 # Traits that are channel addresses rather than free attributes, and the channels each one reaches
 # (Zalo ZNS messages go to the phone number).
 ADDRESS_TRAITS = {"email": "email", "phone": "phone"}
@@ -115,6 +119,9 @@ class Profile(BaseModel):
     phone: str | None = None
     timezone: str | None = None
     consent: dict[str, ConsentState] = Field(default_factory=dict)
+    # Addresses no message may go to, whatever its category: email address -> why ("bounced" for a
+    # hard bounce, "complained" for a spam report), from the provider's feedback events.
+    suppressed: dict[str, str] = Field(default_factory=dict)
     web_push_subscriptions: list[WebPushSubscription] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)
     lifecycle_stage: str | None = None
@@ -143,13 +150,30 @@ class Profile(BaseModel):
     def has_consent(self, channel: Channel) -> bool:
         return self.consent.get(channel) == "granted"
 
+    def is_suppressed(self, channel: Channel) -> bool:
+        """Whether the profile's address on ``channel`` bounced hard or reported spam."""
+        return channel == "email" and bool(self.email) and self.email in self.suppressed
+
+    def deliverable_on(self, channel: Channel) -> bool:
+        """Whether a transactional message on ``channel`` can be sent: an address that is not
+        suppressed; marketing consent is not asked."""
+        match channel:
+            case "email":
+                return bool(self.email) and not self.is_suppressed("email")
+            case "sms" | "zalo_zns":
+                return bool(self.phone)
+            case "web_push":
+                return bool(self.web_push_subscriptions)
+            case _:
+                return self.reachable_on(channel)
+
     def reachable_on(self, channel: Channel) -> bool:
         """Whether a message on ``channel`` may be sent now: address present, consent neither
         withdrawn ("denied") nor still waiting for confirmation ("pending")."""
         allowed = self.consent.get(channel) not in NOT_REACHABLE
         match channel:
             case "email":
-                return bool(self.email) and allowed
+                return self.deliverable_on("email") and allowed
             case "sms" | "zalo_zns":
                 return bool(self.phone) and allowed
             case "web_push":
@@ -224,7 +248,26 @@ def fold_event(profile: Profile, event: TrackedEvent) -> Profile:
             _apply_traits(draft, traits if isinstance(traits, dict) else {}, event, protected)
         _apply_channel_events(draft, name, event, protected)
         update |= draft.changes(profile)
+    if name in SUPPRESSING_EVENTS:
+        _apply_feedback(profile, name, event, update)
     return profile.model_copy(update=update)
+
+
+def _apply_feedback(profile: Profile, name: str, event: TrackedEvent, update: dict[str, Any]) -> None:
+    """A hard bounce or a spam report (footprint.services.email_feedback, which writes them as a
+    trusted server): that address gets nothing more, and a spam report also withdraws consent."""
+    props = event.properties
+    if event.trust != "server" or props.get("channel") != "email":
+        return
+    if name == "message_bounced" and props.get("bounce_type") != "Permanent":
+        return
+    email = update.get("email", profile.email)
+    address = props.get("email") if isinstance(props.get("email"), str) else email
+    if address:
+        suppressed = {**profile.suppressed, address.strip().lower(): SUPPRESSING_EVENTS[name]}
+        update["suppressed"] = dict(list(suppressed.items())[-MAX_SUPPRESSED_ADDRESSES:])
+    if name == "message_complained":
+        update["consent"] = {**update.get("consent", profile.consent), "email": "denied"}
 
 
 def _count_event(profile: Profile, name: str, at: datetime, update: dict[str, Any]) -> None:
@@ -445,6 +488,7 @@ def merge_profiles(winner: Profile, loser: Profile) -> tuple[Profile, Profile]:
     ]
     subscriptions.sort(key=lambda s: s.subscribed_at)
     w["web_push_subscriptions"] = [s.model_dump() for s in subscriptions[-MAX_WEB_PUSH_SUBSCRIPTIONS:]]
+    w["suppressed"] = dict(list({**loser.suppressed, **winner.suppressed}.items())[-MAX_SUPPRESSED_ADDRESSES:])
     w["tags"] = sorted(set(winner.tags) | set(loser.tags))
     w["first_seen_at"] = min(filter(None, [winner.first_seen_at, loser.first_seen_at]), default=None)
     w["last_seen_at"] = max(filter(None, [winner.last_seen_at, loser.last_seen_at]), default=None)

@@ -312,6 +312,7 @@ def outgoing_message(effect: SendMessage, profile: Profile, now: datetime) -> Ou
         enrollment_id=effect.enrollment_id,
         node_id=effect.node_id,
         channel=effect.channel,
+        category=effect.category,
         content=content,
         context={"trigger": effect.trigger_properties, "occurrence": effect.occurrence},
         requested_at=now,

@@ -91,6 +91,7 @@ UNREACHABLE_REASON: dict[Channel, str] = {
     "zalo_zns": "no phone number, or zalo_zns declined",
     "webhook": "webhook declined",
 }
+SUPPRESSED_REASON = "address suppressed: it bounced permanently or reported spam"
 UNKNOWN_PROFILE = "unknown profile"
 NOT_CONFIGURED = "channel not configured"
 # Delivery results that evaluate's "sent" step does not already tell: recorded as steps by send.
@@ -378,7 +379,12 @@ class SendService:
         if profile is None:
             return DeliveryResult("skipped", UNKNOWN_PROFILE)
         needs = PROFILE_CHANNEL[message.channel]
-        if not profile.reachable_on(needs):
+        # Rechecked here, not only when the journey decided: an unsubscribe or a bounce may have
+        # come in since. A transactional message asks for a deliverable address, not consent.
+        if profile.is_suppressed(needs):
+            return DeliveryResult("skipped", SUPPRESSED_REASON)
+        reachable = profile.reachable_on if message.category == "marketing" else profile.deliverable_on
+        if not reachable(needs):
             return DeliveryResult("skipped", UNREACHABLE_REASON[needs])
         quiet = self._quiet_now(message, profile)
         if quiet is not None:

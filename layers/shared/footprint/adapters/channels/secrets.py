@@ -16,6 +16,26 @@ from footprint.services.send import RetryableDeliveryError
 DEFAULT_MAX_AGE_SECONDS = 300
 
 
+class SecretKey:
+    """A secret whose whole value is a key (the stack's EmailLinkSecret), as bytes."""
+
+    def __init__(self, provider: SecretsProvider, name: str, max_age: int = DEFAULT_MAX_AGE_SECONDS) -> None:
+        self.provider = provider
+        self.name = name
+        self.max_age = max_age
+
+    def __call__(self) -> bytes:
+        try:
+            value = self.provider.get(self.name, max_age=self.max_age)
+        except GetParameterError as error:
+            raise RetryableDeliveryError(f"secret {self.name!r} unreadable: {error}") from error
+        if isinstance(value, bytes):
+            return value
+        if not isinstance(value, str) or len(value) < 16:
+            raise RetryableDeliveryError(f"secret {self.name!r} is not a key of at least 16 characters")
+        return value.encode()
+
+
 class SecretJson:
     """One JSON secret, read on first use and re-read after ``max_age`` seconds."""
 

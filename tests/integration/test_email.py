@@ -308,6 +308,7 @@ def test_the_pages_button_unsubscribes_and_answers_with_a_page(stack: EmailStack
         pytest.param("", id="empty"),
         pytest.param("not-a-token", id="garbage"),
         pytest.param("e30.AAAA", id="forged signature"),
+        pytest.param("é.é", id="not ascii"),
     ],
 )
 def test_a_bad_unsubscribe_token_is_a_400_page_or_json_never_a_500(stack: EmailStack, token: str | None) -> None:

@@ -130,3 +130,40 @@ def test_a_group_call_s_traits_describe_the_group_not_the_person() -> None:
     grouped = fold_event(person, tracked("group", None, traits={"name": "Công ty ABC", "plan": "enterprise"}))
 
     assert grouped.traits == {"name": "Trần Lan", "plan": "free"}
+
+
+def test_a_hard_bounce_suppresses_the_address_for_every_message_a_soft_one_does_not() -> None:
+    known = fold_event(new_profile("p", "demo"), tracked("identify", traits={"email": "Hoa@Example.com"}))
+    soft = fold_event(
+        known, tracked(event="message_bounced", properties={"channel": "email", "bounce_type": "Transient"})
+    )
+    assert soft.suppressed == {}
+    assert soft.reachable_on("email")
+
+    hard = fold_event(
+        known,
+        tracked(
+            event="message_bounced",
+            properties={"channel": "email", "bounce_type": "Permanent", "email": "hoa@example.com"},
+        ),
+    )
+    assert hard.suppressed == {"hoa@example.com": "bounced"}
+    assert not hard.reachable_on("email")
+    assert not hard.deliverable_on("email")
+    # A new address is not suppressed.
+    moved = fold_event(hard, tracked("identify", traits={"email": "hoa.new@example.com"}))
+    assert moved.reachable_on("email")
+
+
+def test_a_complaint_suppresses_the_address_and_denies_email_consent() -> None:
+    known = fold_event(new_profile("p", "demo"), tracked("identify", traits={"email": "hoa@example.com"}))
+    complained = fold_event(known, tracked(event="message_complained", properties={"channel": "email"}))
+    assert complained.suppressed == {"hoa@example.com": "complained"}
+    assert complained.consent["email"] == "denied"
+
+
+def test_an_unsubscribed_address_still_takes_transactional_email() -> None:
+    known = fold_event(new_profile("p", "demo"), tracked("identify", traits={"email": "hoa@example.com"}))
+    unsubscribed = fold_event(known, tracked(event="unsubscribed", properties={"channel": "email"}))
+    assert not unsubscribed.reachable_on("email")
+    assert unsubscribed.deliverable_on("email")

@@ -85,7 +85,7 @@ def sign(key: bytes, claims: LinkClaims) -> str:
 
 def verify(key: bytes, token: str | None, kind: LinkKind) -> LinkClaims:
     """The claims of ``token`` if Footprint signed it for ``kind``; InvalidLinkError otherwise."""
-    if not token or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 1:
+    if not token or len(token) > MAX_TOKEN_LENGTH or not token.isascii() or token.count(".") != 1:
         raise InvalidLinkError("the link is incomplete or malformed")
     payload, signature = token.split(".")
     if not hmac.compare_digest(_signature(key, payload), signature):
@@ -123,7 +123,7 @@ def link_url(base_url: str, path: str, token: str) -> str:
 
 
 def _signature(key: bytes, payload: str) -> str:
-    return _b64(hmac.new(key, _SIGNATURE_CONTEXT + payload.encode("ascii", "replace"), hashlib.sha256).digest())
+    return _b64(hmac.new(key, _SIGNATURE_CONTEXT + payload.encode("ascii"), hashlib.sha256).digest())
 
 
 def _b64(data: bytes) -> str:

@@ -124,6 +124,26 @@ def _trigger_where(condition: dict[str, Any]) -> dict[str, Any]:
 
 
 class TestNodes:
+    def test_an_email_is_marketing_unless_marked_transactional_with_its_options(self) -> None:
+        email = {
+            "type": "send",
+            "channel": "email",
+            "content": {
+                "subject": "Đơn hàng #{{ trigger.order_id }}",
+                "preheader": "Cảm ơn bạn đã mua hàng",
+                "text": "Đơn hàng đã được xác nhận.",
+                "from_name": "Váy Hè Shop",
+                "reply_to": "cskh@shop.example.com",
+            },
+        }
+        parsed = flow(("promo", email), ("order", {**email, "category": "transactional"}))
+        assert [parsed.nodes[name].category for name in ("promo", "order")] == ["marketing", "transactional"]  # type: ignore[union-attr]
+        assert "category" in problems_of(
+            {"t": {**TRIGGER, "next": "s"}, "s": {**email, "category": "spam", "next": "done"}, "done": EXIT}
+        )
+        bad_reply_to = {**email, "content": {**email["content"], "reply_to": "not an address"}, "next": "done"}
+        assert "reply_to" in problems_of({"t": {**TRIGGER, "next": "s"}, "s": bad_reply_to, "done": EXIT})
+
     def test_a_wait_needs_a_duration_or_a_time(self) -> None:
         message = problems_of({"t": {**TRIGGER, "next": "w"}, "w": {"type": "wait", "next": "done"}, "done": EXIT})
         assert "a wait needs a duration" in message

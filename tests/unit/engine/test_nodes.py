@@ -372,6 +372,17 @@ class TestSend:
         assert steps(decision) == [("start", "entered"), ("push", "skipped"), ("done", "completed")]
         assert [r.detail for r in decision.effects if getattr(r, "outcome", None) == "skipped"] == ["unreachable"]
 
+    def test_a_transactional_email_needs_an_address_not_marketing_consent(self) -> None:
+        order = {"type": "send", "channel": "email", "category": "transactional", "content": {"subject": "Đơn hàng"}}
+        promotion = {"type": "send", "channel": "email", "content": {"subject": "Giảm 20%"}}
+        unsubscribed = ProfileView(id="p1", deliverable_channels=frozenset({"email"}))
+
+        [message] = sends(Visitor(flow(("order", order)), unsubscribed).does("product_viewed"))
+        assert message.category == "transactional"
+        assert sends(Visitor(flow(("promo", promotion)), unsubscribed).does("product_viewed")) == []
+        no_address = Visitor(flow(("order", order)), profile())
+        assert sends(no_address.does("product_viewed")) == []
+
 
 class TestUpdate:
     def test_changes_the_profile_and_later_nodes_see_it(self) -> None:

@@ -327,9 +327,10 @@ class LocalStack:
         for environment in environments.values():
             if "PUBLIC_API_URL" in environment:
                 environment["PUBLIC_API_URL"] = self.api_url
-        # The functions share one process: what they agree on goes into os.environ; what differs
-        # (none today: they share Globals) is set only while each module is imported.
-        shared = _common_items(list(environments.values()))
+        # The functions share one process: what they agree on goes into os.environ (also a variable
+        # only some functions have, such as send's PUBLIC_API_URL: settings are read at the first
+        # call, not at import); what differs is set only while each module is imported.
+        shared = _unambiguous_items(list(environments.values()))
         # No EMF metric lines on the console (there is no CloudWatch to read them). Powertools'
         # POWERTOOLS_DEV would pretty-print logs but also turns on the event handler's debug prints.
         local = {"POWERTOOLS_METRICS_DISABLED": os.environ.get("POWERTOOLS_METRICS_DISABLED", "true")}
@@ -463,11 +464,13 @@ class LocalStack:
         self._saved_environment = {}
 
 
-def _common_items(environments: list[dict[str, str]]) -> dict[str, str]:
-    if not environments:
-        return {}
-    first, *others = environments
-    return {name: value for name, value in first.items() if all(other.get(name) == value for other in others)}
+def _unambiguous_items(environments: list[dict[str, str]]) -> dict[str, str]:
+    """Variables every function that has them sets to the same value."""
+    values: dict[str, set[str]] = {}
+    for environment in environments:
+        for name, value in environment.items():
+            values.setdefault(name, set()).add(value)
+    return {name: next(iter(found)) for name, found in values.items() if len(found) == 1}
 
 
 def _success_label(source: EventSourceSpec) -> str:

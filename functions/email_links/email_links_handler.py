@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
@@ -71,7 +71,9 @@ def unsubscribe() -> Response[Any]:
 @app.get("/v1/email/click")
 def click() -> Response[str]:
     url = email_link_service().click(token())
-    return Response(HTTPStatus.FOUND.value, HTML, "", headers={"Location": url, **PAGE_HEADERS})
+    # A header is ASCII: non-ASCII characters of the link (a Vietnamese path) are percent-encoded.
+    location = quote(url, safe=":/?#[]@!$&'()*+,;=%~")
+    return Response(HTTPStatus.FOUND.value, HTML, "", headers={"Location": location, **PAGE_HEADERS})
 
 
 @app.exception_handler(InvalidLinkError)

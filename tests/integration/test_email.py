@@ -13,6 +13,7 @@ import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from email import message_from_string
 from email.message import EmailMessage
 from email.policy import default
@@ -289,6 +290,24 @@ def test_the_unsubscribe_link_shows_a_page_and_the_one_click_post_unsubscribes_o
     assert len(sent_emails()) == 2
 
 
+def test_an_old_unsubscribe_link_unsubscribes_again_after_the_visitor_opted_back_in(stack: EmailStack) -> None:
+    stack.send("cart.v1.enr_1.email_reminder.1")
+    token = token_of(unsubscribe_url(sent_emails()[0]))
+    call_links("POST", "/v1/email/unsubscribe", token, ONE_CLICK)
+    stack.fold_new_events()
+    opt_in = tracked(event="consent_updated", anonymous_id="anon-hoa", properties={"channel": "email", "granted": True})
+    assert deliver(store_event(stack.tables, opt_in))["batchItemFailures"] == []
+    stack.folded.add(f"event#{opt_in.message_id}")
+    assert stack.profile().consent["email"] == "granted"
+
+    stack.clock.advance(timedelta(days=1))
+    assert call_links("POST", "/v1/email/unsubscribe", token, ONE_CLICK)["statusCode"] == 200
+    stack.fold_new_events()
+
+    assert len(stack.events("unsubscribed")) == 2
+    assert stack.profile().consent["email"] == "denied"
+
+
 def test_the_pages_button_unsubscribes_and_answers_with_a_page(stack: EmailStack) -> None:
     stack.send("cart.v1.enr_1.email_reminder.1")
     token = token_of(unsubscribe_url(sent_emails()[0]))
@@ -360,6 +379,18 @@ def test_a_click_is_recorded_and_forwarded_to_the_messages_own_link(stack: Email
         "channel": "email",
         "url": "https://shop.example.com/cart?utm_source=email&utm_campaign=cart",
     }
+
+
+def test_a_link_with_vietnamese_characters_is_forwarded_percent_encoded(stack: EmailStack) -> None:
+    html = '<p><a href="https://shop.example.com/váy-nữ?size=M">Xem giỏ hàng</a></p>'
+    stack.send("cart.v1.enr_1.email_reminder.1", subject="Váy", html=html)
+
+    response = call_links("GET", "/v1/email/click", click_token(sent_emails()[0]))
+
+    assert response["statusCode"] == 302
+    assert response["headers"]["Location"] == "https://shop.example.com/v%C3%A1y-n%E1%BB%AF?size=M"
+    [event] = stack.events("message_clicked")
+    assert event["properties"]["url"] == "https://shop.example.com/váy-nữ?size=M"
 
 
 def test_a_click_link_to_a_url_the_message_does_not_hold_is_refused(stack: EmailStack) -> None:

@@ -15,6 +15,7 @@ from footprint.models.profile import Profile, WebPushSubscription
 from footprint.services.send import (
     NOT_CONFIGURED,
     OUTCOME_UNKNOWN,
+    SUPPRESSED_REASON,
     UNKNOWN_PROFILE,
     ChannelSender,
     Claim,
@@ -180,6 +181,17 @@ def test_unreachable_profiles_are_skipped_with_the_reason(
     assert record.status == "skipped"
     assert reason in record.detail
     assert world.channel.sent == []
+
+
+def test_a_transactional_message_needs_no_marketing_consent_but_a_deliverable_address() -> None:
+    unsubscribed = HOA.model_copy(update={"consent": {"email": "denied"}})
+    bounced = HOA.model_copy(update={"suppressed": {str(HOA.email): "bounced"}})
+
+    assert World(unsubscribed).service.deliver(outgoing(category="transactional")).status == "sent"
+    assert World(unsubscribed).service.deliver(outgoing(category="marketing")).status == "skipped"
+    for category in ("marketing", "transactional"):
+        record = World(bounced).service.deliver(outgoing(category=category))
+        assert (record.status, record.detail) == ("skipped", SUPPRESSED_REASON), category
 
 
 def test_onsite_needs_no_address() -> None:

@@ -3,8 +3,9 @@
 Both record a visitor event through the normal event path (EventsTable, then evaluate folds it into
 the profile and moves journeys): ``unsubscribed`` (channel email: the profile's email consent
 becomes "denied") and ``message_clicked`` (what ``wait_for`` with ``match_message`` waits for).
-Event ids are derived from the link, so a repeated POST or click stores the same event again and
-evaluate, which reacts only to new events, applies it once: both routes are idempotent.
+Event ids are derived from the link (and, for an unsubscribe, the UTC day), so a repeated POST or
+click stores the same event again and evaluate, which reacts only to new events, applies it once:
+both routes are idempotent.
 
 A click forwards only to a URL that the token signs *and* that is a link of that message's rendered
 HTML (its outbox row), so a leaked key alone cannot turn the route into an open redirect for URLs
@@ -123,7 +124,9 @@ class EmailLinkService:
         claims = verify(self.key(), token, "unsubscribe")
         now = self.clock.now()
         properties = {**claims.properties(), "method": method}
-        event_id = "email-unsubscribe-" + _digest(claims.profile_id, claims.message_id)
+        # Once a day per link: a mail client's repeated POSTs record one event, and the same old link
+        # still unsubscribes on a later day, after the visitor opted in again.
+        event_id = "email-unsubscribe-" + _digest(claims.profile_id, claims.message_id, now.date().isoformat())
         if not self.events.record(
             claims.profile_id, "unsubscribed", event_id=event_id, properties=properties, at=now, now=now
         ):

@@ -54,7 +54,6 @@ def local_physical_resources(template: Template) -> dict[str, PhysicalResource]:
     }
     physical["ScheduleGroup"] = PhysicalResource.named("footprint-local")
     physical["EmailConfigurationSet"] = PhysicalResource.named("footprint-local-EmailConfigurationSet")
-    physical["EmailLinkSecret"] = PhysicalResource.named("footprint-local-EmailLinkSecret")
     physical["TrackingApi"] = PhysicalResource.named("footprint-local-TrackingApi")
     physical["SchedulerRole"] = PhysicalResource.named(
         "scheduler", f"arn:aws:iam::{LOCAL_ACCOUNT_ID}:role/footprint-local-scheduler"

@@ -708,6 +708,16 @@ def test_two_journeys_cannot_together_send_more_than_the_stack_wide_cap(capped: 
     assert [(s["node_id"]["S"], s["outcome"]["S"]) for s in steps] == [("email-1", "skipped")]
 
 
+def test_a_transactional_email_is_neither_held_back_by_the_stack_wide_cap_nor_counted(capped: Stack) -> None:
+    assert failures(capped.invoke(from_journey("welcome"))) == []
+    assert failures(capped.invoke(from_journey("order-confirmation", category="transactional"))) == []
+    assert failures(capped.invoke(from_journey("cart-abandonment"))) == []
+
+    assert len(sent_emails()) == 2
+    assert capped.status_of("order-confirmation:1:e-1:email-1:0")[0] == "sent"
+    assert capped.status_of("cart-abandonment:1:e-1:email-1:0")[0] == "skipped"
+
+
 def test_a_retried_message_is_not_counted_twice(capped: Stack) -> None:
     first = from_journey("welcome")
     capped.invoke(first)

@@ -394,8 +394,10 @@ class SendService:
         except TemplateError as error:
             return DeliveryResult("failed", f"template error: {error}")
         # Last, once nothing else can refuse the message: a counted slot is a message that goes out.
+        # The stack's caps ration promotion: a transactional message (an order confirmation) is not
+        # held back by them, and takes no slot.
         windows = cap_windows(self.policy, message.channel, self.clock.now().astimezone(self._zone(message, profile)))
-        if windows and self.pressure is not None:
+        if windows and self.pressure is not None and message.category == "marketing":
             full = self.pressure.admit(message, profile.profile_id, windows)
             if full is not None:
                 return DeliveryResult("skipped", f"frequency cap: {full.label}")
@@ -406,7 +408,9 @@ class SendService:
 
     def _quiet_now(self, message: OutgoingMessage, profile: Profile) -> DeliveryResult | None:
         """The journey's quiet hours (or the stack's default) checked again at the last moment."""
-        quiet = message.quiet_hours or self.policy.quiet_hours
+        # The stack's default quiet hours hold promotion only; a journey's own apply to all its sends.
+        stack_default = self.policy.quiet_hours if message.category == "marketing" else None
+        quiet = message.quiet_hours or stack_default
         now = self.clock.now()
         zone = self._zone(message, profile)
         if quiet is None or message.channel not in quiet.channels or not in_quiet_hours(now, quiet, zone):

@@ -36,7 +36,8 @@ app = APIGatewayHttpResolver()
 HTML = "text/html; charset=utf-8"
 # Pages are per recipient: never cached by a proxy, never indexed.
 PAGE_HEADERS = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex", "Referrer-Policy": "no-referrer"}
-ONE_CLICK_BODY = "List-Unsubscribe=One-Click"
+# RFC 8058's body, List-Unsubscribe=One-Click, urlencoded or as a multipart/form-data field.
+ONE_CLICK_VALUE = "One-Click"
 
 
 def page(body: str, status: HTTPStatus = HTTPStatus.OK) -> Response[str]:
@@ -48,8 +49,9 @@ def token() -> str | None:
 
 
 def is_one_click() -> bool:
-    """A mail client's RFC 8058 POST (its body is List-Unsubscribe=One-Click), not the page's button."""
-    return ONE_CLICK_BODY in (app.current_event.decoded_body or "")
+    """A mail client's RFC 8058 POST (List-Unsubscribe=One-Click), not the page's button."""
+    body = app.current_event.decoded_body or ""
+    return "List-Unsubscribe" in body and ONE_CLICK_VALUE in body
 
 
 @app.get("/v1/email/unsubscribe")

@@ -7,6 +7,7 @@ handler folds it into the profile from its stream record (delivered here by hand
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import re
@@ -165,17 +166,18 @@ def token_of(url: str) -> str:
     return parse_qs(urlsplit(url).query)["token"][0]
 
 
-def link_request(method: str, path: str, token: str | None, body: str = "", accept: str = "*/*") -> dict[str, Any]:
-    """An API Gateway HTTP API (2.0) request to an email link route."""
+def link_request(
+    method: str, path: str, token: str | None, body: str = "", content_type: str = "application/x-www-form-urlencoded"
+) -> dict[str, Any]:
+    """An API Gateway HTTP API (2.0) request to an email link route (a form body arrives base64-encoded)."""
     query = f"token={quote(token, safe='')}" if token is not None else ""
-    content_type = "application/x-www-form-urlencoded"
     return {
         "version": "2.0",
         "routeKey": f"{method} {path}",
         "rawPath": path,
         "rawQueryString": query,
         "queryStringParameters": {"token": token} if token is not None else None,
-        "headers": {"host": "track.shop.example.com", "accept": accept, "content-type": content_type},
+        "headers": {"host": "track.shop.example.com", "accept": "*/*", "content-type": content_type},
         "requestContext": {
             "accountId": "123456789012",
             "apiId": "abc123",
@@ -186,13 +188,14 @@ def link_request(method: str, path: str, token: str | None, body: str = "", acce
             "stage": "$default",
             "timeEpoch": int(T0.timestamp() * 1000),
         },
-        "body": body or None,
-        "isBase64Encoded": False,
+        "body": base64.b64encode(body.encode()).decode() if body else None,
+        "isBase64Encoded": bool(body),
     }
 
 
-def call_links(method: str, path: str, token: str | None, body: str = "") -> dict[str, Any]:
-    return dict(email_links_handler.handler(link_request(method, path, token, body), lambda_context("EmailLinks")))
+def call_links(method: str, path: str, token: str | None, body: str = "", **headers: str) -> dict[str, Any]:
+    request = link_request(method, path, token, body, **headers)
+    return dict(email_links_handler.handler(request, lambda_context("EmailLinks")))
 
 
 ONE_CLICK = "List-Unsubscribe=One-Click"
@@ -306,6 +309,18 @@ def test_an_old_unsubscribe_link_unsubscribes_again_after_the_visitor_opted_back
 
     assert len(stack.events("unsubscribed")) == 2
     assert stack.profile().consent["email"] == "denied"
+
+
+def test_a_one_click_post_as_multipart_form_data_is_one_click_too(stack: EmailStack) -> None:
+    stack.send("cart.v1.enr_1.email_reminder.1")
+    token = token_of(unsubscribe_url(sent_emails()[0]))
+    body = '--b\r\nContent-Disposition: form-data; name="List-Unsubscribe"\r\n\r\nOne-Click\r\n--b--\r\n'
+
+    response = call_links("POST", "/v1/email/unsubscribe", token, body, content_type="multipart/form-data; boundary=b")
+
+    assert response["statusCode"] == 200
+    assert json.loads(response["body"])["unsubscribed"] is True
+    assert stack.events("unsubscribed")[0]["properties"]["method"] == "one_click"
 
 
 def test_the_pages_button_unsubscribes_and_answers_with_a_page(stack: EmailStack) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -109,8 +109,10 @@ class Unsubscribed:
 
 
 class EmailLinkService:
-    def __init__(self, *, key: Any, events: ProfileEvents, messages: MessageLookup, clock: Clock) -> None:
-        # ``key`` reads the signing key (bytes), cached by the adapter.
+    def __init__(
+        self, *, key: Callable[[], bytes], events: ProfileEvents, messages: MessageLookup, clock: Clock
+    ) -> None:
+        # ``key`` reads the signing key, cached by the adapter.
         self.key = key
         self.events = events
         self.messages = messages

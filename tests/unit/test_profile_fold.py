@@ -167,3 +167,12 @@ def test_an_unsubscribed_address_still_takes_transactional_email() -> None:
     unsubscribed = fold_event(known, tracked(event="unsubscribed", properties={"channel": "email"}))
     assert not unsubscribed.reachable_on("email")
     assert unsubscribed.deliverable_on("email")
+
+
+def test_only_footprints_own_feedback_suppresses_an_address() -> None:
+    # A browser holding the visitor's anonymous id cannot report a bounce and silence her email.
+    known = fold_event(new_profile("p", "demo"), tracked("identify", traits={"email": "hoa@example.com"}))
+    forged = tracked(
+        event="message_bounced", trust="browser", properties={"channel": "email", "bounce_type": "Permanent"}
+    )
+    assert fold_event(known, forged).suppressed == {}

@@ -23,7 +23,7 @@ from footprint.adapters.channels.email import tags
 from footprint.adapters.profiles_store import DynamoProfileStore
 from footprint.models.messages import OutgoingMessage
 from footprint.models.profile import Profile, profile_id_for
-from footprint_local.stack import DEFAULT_WRITE_KEY, LocalStack
+from footprint_local.stack import LocalStack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("local_stack")]
 
@@ -48,9 +48,11 @@ def sent_to(address: str) -> list[EmailMessage]:
 
 def test_an_email_unsubscribes_in_one_click_and_a_bounce_suppresses_the_address(local_stack: LocalStack) -> None:
     address = "lan.local@example.com"
-    identify = {"anonymousId": "visitor-mail", "traits": {"email": address}, "messageId": "id-mail-1"}
+    # The shop's backend (a trusted key) records the address and its opt-in.
+    traits = {"email": address, "consent": {"email": True}}
+    identify = {"anonymousId": "visitor-mail", "traits": traits, "messageId": "id-mail-1"}
     response = requests.post(
-        f"{local_stack.api_url}/v1/identify", json=identify, auth=(DEFAULT_WRITE_KEY, ""), timeout=TIMEOUT
+        f"{local_stack.api_url}/v1/identify", json=identify, auth=(local_stack.server_write_key, ""), timeout=TIMEOUT
     )
     assert response.status_code == 200, response.text
     profile_id = profile_id_for("demo", "anon", "visitor-mail")

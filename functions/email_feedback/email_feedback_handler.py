@@ -26,7 +26,12 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 
 
 def on_message(record: SQSRecord) -> None:
-    recorded = email_feedback_service().on_message(record.body)
+    try:
+        recorded = email_feedback_service().on_message(record.body)
+    except Exception:
+        # The batch processor reports the record as failed but says nothing of why.
+        logger.exception("SES event not recorded", extra={"sqs_message_id": record.message_id})
+        raise
     if recorded:
         metrics.add_metric(name="EmailFeedbackRecorded", unit=MetricUnit.Count, value=1)
 

@@ -469,6 +469,17 @@ def test_delivery_and_open_become_events_on_the_visitors_timeline_once(stack: Em
     assert stack.profile().event_counts["message_opened"] == 1
 
 
+def test_an_ses_time_ahead_of_the_stack_clock_is_stamped_on_receipt(stack: EmailStack) -> None:
+    stack.send("cart.v1.enr_1.email_reminder.1")
+    ahead = json.loads(feedback(stack, "Delivery"))
+    ahead["detail"]["delivery"]["timestamp"] = "2027-06-01T00:00:00Z"
+
+    assert feed(json.dumps(ahead)) == []
+
+    [delivered] = stack.events("message_delivered")
+    assert delivered["timestamp"].startswith(T0.isoformat()[:19])
+
+
 def test_a_hard_bounce_suppresses_the_address_and_the_next_email_is_skipped(stack: EmailStack) -> None:
     stack.send("cart.v1.enr_1.email_reminder.1")
 

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from footprint.clock import Clock
 from footprint.email_links import InvalidLinkError, LinkClaims, message_links, verify
-from footprint.models.events import TrackedEvent
+from footprint.models.events import TrackedEvent, check_event_timestamp
 from footprint.models.messages import DeliveryRecord
 from footprint.models.profile import Profile
 
@@ -77,6 +77,8 @@ class ProfileEvents:
         else:
             logger.warning("profile %s has no identity to record %s under", profile_id, name)
             return False
+        if check_event_timestamp(at, received_at=now) is not None:
+            at = now  # a provider clock far ahead of ours (or a time out of range): stamped on receipt
         event = TrackedEvent(
             source_id=profile.source_id,
             message_id=event_id,

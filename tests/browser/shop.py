@@ -1,4 +1,4 @@
-"""The demo shop as a visitor's tab sees it, and what the local stack stored from it."""
+"""The demo shop and client pages as a visitor's tab sees them, and what the local stack stored from them."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from playwright.sync_api import ConsoleMessage, Page, Request, Response
+from playwright.sync_api import ConsoleMessage, Page, Request
 
 from footprint.models import keys
 from footprint.models.profile import Profile
-from footprint_local.stack import LocalStack
+from footprint_local.stack import DEFAULT_WRITE_KEY, LocalStack
 
 DEMO_SOURCE_ID = "demo"  # the source footprint_local seeds for the demo write key
 # The visitor's browser settings: values a page could not produce by accident (the machine runs in UTC).
@@ -19,54 +19,89 @@ VISITOR_TIMEZONE = "Asia/Ho_Chi_Minh"
 VISITOR_LOCALE = "vi-VN"
 
 
-def shop_url(stack: LocalStack, *, host: str = "localhost", **query: str) -> str:
-    """The demo shop on ``host`` (another origin than the API's 127.0.0.1), sending to the stack's API."""
+def shop_url(stack: LocalStack, page: str = "", *, host: str = "localhost", **query: str) -> str:
+    """A page of the demo shop on ``host`` (another origin than the API's 127.0.0.1), sending to the stack's API."""
     port = urlsplit(stack.api_url).port
-    return f"http://{host}:{port}/demo/?{urlencode({'api': stack.api_url, **query})}"
+    return f"http://{host}:{port}/demo/{page}?{urlencode({'api': stack.api_url, **query})}"
+
+
+def client_page(stack: LocalStack, body: str, *, options: str = "{}", head: str = "") -> str:
+    """A client site's page: the README's snippet (sending to the stack's API), ``head``, then ``body``."""
+    host = stack.api_url
+    return f"""<!doctype html><html lang="vi"><head><meta charset="utf-8"><title>Client page</title>
+<link rel="icon" href="data:,">
+<script>{SNIPPET.replace("https://TRACKING_HOST", host)}
+footprint.load("{DEFAULT_WRITE_KEY}", {options});
+</script>{head}</head><body>{body}</body></html>"""
+
+
+# The one-line snippet of the README, word for word (the README test checks they are the same).
+SNIPPET = (
+    "!function(w,d,u){var f=w.footprint=w.footprint||[];if(f.version||f.snippet)return;f.snippet=1;"
+    '"load page track identify reset consent productViewed addToCart purchase".split(" ").forEach(function(m)'
+    '{f[m]=function(){f.push([m].concat([].slice.call(arguments)));return f}});var s=d.createElement("script");'
+    's.async=!0;s.src=u;d.head.appendChild(s)}(window,document,"https://TRACKING_HOST/footprint.js");'
+)
 
 
 @dataclass
 class Visit:
-    """One visitor's tab (its own browser context: its own localStorage) and what went wrong in it."""
+    """One visitor's tab (its own browser context: its own cookies and localStorage) and what went wrong in it."""
 
     page: Page
     problems: list[str] = field(default_factory=list)
-    tracking: list[Response] = field(default_factory=list)
+    tracking: list[Request] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.page.on("console", self._on_console)
         self.page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
         self.page.on("requestfailed", self._on_request_failed)
-        self.page.on("response", self._on_response)
+        self.page.on("request", self._on_request)
 
     @property
     def anonymous_id(self) -> str:
-        value = self.page.evaluate("localStorage.getItem('footprint_demo_anonymous_id')")
-        assert isinstance(value, str), "the page stored no anonymous id"
+        value = self.page.evaluate("footprint.anonymousId()")
+        assert isinstance(value, str), "the page has no anonymous id"
         return value
 
     @property
     def timezone(self) -> str:
-        """The time zone the page's Intl reports (what the demo sends as context.timezone)."""
+        """The time zone the page's Intl reports (what the script sends as context.timezone)."""
         return str(self.page.evaluate("Intl.DateTimeFormat().resolvedOptions().timeZone"))
 
-    def wait_for_log(self, text: str) -> None:
-        """The demo logs each call's answer: wait for one (``/v1/page page → 200``)."""
-        self.page.wait_for_function("text => document.getElementById('log').textContent.includes(text)", arg=text)
+    def open(self, url: str) -> None:
+        """Go to ``url`` and wait until footprint.js has loaded its settings."""
+        self.page.goto(url)
+        self.wait_for_script()
 
-    def sent(self, event: str) -> list[Request]:
-        return [response.request for response in self.tracking if request_json(response.request).get("event") == event]
+    def wait_for_script(self) -> None:
+        self.page.wait_for_function("window.footprint && window.footprint.version")
+        self.page.evaluate("new Promise((done) => footprint.ready(() => done()))")
+
+    def calls(self, event: str | None = None, path: str = "/v1/batch") -> list[dict[str, Any]]:
+        """The calls the page sent so far (each batch's messages, in order), those named ``event`` with it."""
+        found = []
+        for request in self.tracking:
+            if urlsplit(request.url).path != path:
+                continue
+            payload = request_json(request)
+            for message in payload.get("batch", [payload]):
+                if event is None or message.get("event") == event or message.get("type") == event:
+                    found.append(message)
+        return found
 
     def _on_console(self, message: ConsoleMessage) -> None:
         if message.type == "error":
             self.problems.append(f"console: {message.text}")
 
     def _on_request_failed(self, request: Request) -> None:
-        self.problems.append(f"request failed: {request.method} {request.url} ({request.failure})")
+        # A beacon or keepalive call still in flight when the page goes away is reported as failed.
+        if "ERR_ABORTED" not in (request.failure or ""):
+            self.problems.append(f"request failed: {request.method} {request.url} ({request.failure})")
 
-    def _on_response(self, response: Response) -> None:
-        if "/v1/" in response.url:
-            self.tracking.append(response)
+    def _on_request(self, request: Request) -> None:
+        if "/v1/" in request.url:
+            self.tracking.append(request)
 
 
 def request_json(request: Request) -> dict[str, Any]:

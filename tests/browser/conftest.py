@@ -36,6 +36,10 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
     "--disable-dev-shm-usage",  # containers often have a tiny /dev/shm
+    # Client pages the tests serve through Playwright's router have no network address, so Chromium
+    # counts them as public and would refuse their calls to the API on loopback (Local Network Access).
+    # A real site and a deployed API are both public: the check has nothing to say about them.
+    "--disable-features=LocalNetworkAccessChecks",
 ]
 BROWSER_TIMEOUT_MS = 10_000
 

@@ -1,29 +1,29 @@
 /* footprint-sw.js: the service worker of Footprint's web push. A site serves it from its own origin,
    usually as a one-line /footprint-sw.js: importScripts("https://<tracking host>/footprint-sw.js").
-   footprint.js registers it with ?api=&writeKey=&anonymousId=, the fallback when a push carries none. */
+   footprint.js registers it as footprint-sw.js?api=<tracking host>&writeKey=<write key>&anonymousId=<id>:
+   where to report clicks, with which key; a push names its own visitor (anonymous_id) and message ids.
+   Payload: {title, body, url, icon, image, badge, tag, require_interaction, actions: [{action, title, url}],
+   message_id, journey_id, node_id, enrollment_id, channel, anonymous_id}. */
 "use strict";
 const registered = new URL(self.location).searchParams;
 
-// The push payload's own fields first (the send function puts ids and the visitor in `data`).
-const field = (payload, name) => (payload.data && payload.data[name]) || payload[name] || registered.get(name) || "";
-
-const report = (payload, event) => {
-  const api = field(payload, "api").replace(/\/$/, "");
-  const messageId = field(payload, "message_id");
+const reportClick = (payload) => {
+  const api = registered.get("api") || "";
+  const messageId = payload.message_id;
   if (!api || !messageId) return Promise.resolve();
-  const properties = { channel: "web_push" };
-  for (const name of ["message_id", "journey_id", "node_id", "enrollment_id"]) properties[name] = field(payload, name);
+  const properties = { channel: payload.channel || "web_push" };
+  for (const name of ["message_id", "journey_id", "node_id", "enrollment_id"]) properties[name] = payload[name] || "";
   return fetch(api + "/v1/batch", {
     method: "POST",
     headers: { "content-type": "text/plain" },
     body: JSON.stringify({
-      writeKey: field(payload, "writeKey"),
+      writeKey: registered.get("writeKey"),
       batch: [{
         type: "track",
-        event,
-        anonymousId: field(payload, "anonymousId"),
-        // One click is one event however often the browser retries: the API de-duplicates by messageId.
-        messageId: `${messageId}:${event == "message_clicked" ? "clicked" : event}`,
+        event: "message_clicked",
+        anonymousId: payload.anonymous_id || registered.get("anonymousId"),
+        // One click is one event however often it is reported: the API de-duplicates by messageId.
+        messageId: `${messageId}:clicked`,
         timestamp: new Date().toISOString(),
         properties,
         context: { library: { name: "footprint-sw.js", version: "1" } },
@@ -42,26 +42,30 @@ self.addEventListener("push", (event) => {
   } catch {
     payload = { body: event.data.text() };
   }
-  const notification = payload.notification || payload; // Declarative Web Push's shape, or Footprint's flat one
-  event.waitUntil(self.registration.showNotification(notification.title || "", {
-    body: notification.body || "",
-    icon: notification.icon || undefined,
-    image: notification.image || undefined,
-    badge: notification.badge || undefined,
-    tag: notification.tag || undefined,
-    data: { ...payload, url: notification.url || notification.navigate || payload.url || "/" },
+  const optional = (value) => value || undefined;
+  event.waitUntil(self.registration.showNotification(payload.title || "", {
+    body: payload.body || "",
+    icon: optional(payload.icon),
+    image: optional(payload.image),
+    badge: optional(payload.badge),
+    tag: optional(payload.tag),
+    requireInteraction: !!payload.require_interaction,
+    actions: (payload.actions || []).map(({ action, title }) => ({ action, title })),
+    data: payload,
   }));
 });
 
 self.addEventListener("notificationclick", (event) => {
   const payload = event.notification.data || {};
   event.notification.close();
-  const url = new URL(payload.url || "/", self.location.origin).href;
+  // A button of the notification opens its own url; the notification itself opens the message's.
+  const button = (payload.actions || []).find((action) => action.action == event.action);
+  const url = new URL((button && button.url) || payload.url || "/", self.location.origin).href;
   const focus = self.clients.matchAll({ type: "window", includeUncontrolled: true }).then((windows) => {
     const open = windows.find((client) => client.url == url);
     return open ? open.focus() : self.clients.openWindow(url);
   }).catch(() => {});
-  event.waitUntil(Promise.all([report(payload, "message_clicked"), focus]));
+  event.waitUntil(Promise.all([reportClick(payload), focus]));
 });
 
 // The browser replaced the subscription (keys rotated, expired): subscribe again and tell the API.

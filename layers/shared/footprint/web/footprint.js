@@ -140,7 +140,6 @@
     };
     const box = el("div", { class: "fp-box fp-" + (form ? "form" : "push"), role: "dialog", "aria-modal": form && "true",
       "aria-labelledby": P + "title" },
-    el("button", { type: "button", class: "fp-close", "aria-label": opts.closeLabel || "Đóng", _click: () => close("dismissed") }, "×"),
     content.image && el("img", { src: content.image, alt: "" }),
     el("h2", { id: P + "title" }, content.title || ""),
     content.body && el("p", {}, content.body),
@@ -156,6 +155,9 @@
       if (content.action == "web_push") push.subscribe();
       close("clicked");
     } }, content.cta));
+    // Last, so focus goes to the first field (or the close button of a push).
+    box.append(el("button", { type: "button", class: "fp-close", "aria-label": opts.closeLabel || "Đóng",
+      _click: () => close("dismissed") }, "×"));
     const root = form ? el("div", { class: "fp-overlay" }, box) : box;
     root.onkeydown = (event) => event.key == "Escape" && close("dismissed");
     if (!d.getElementById(P + "css")) d.head.prepend(el("style", { id: P + "css", nonce: opts.nonce }, CSS));

@@ -14,6 +14,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, sync_playwright
@@ -76,6 +77,44 @@ def stack() -> Iterator[LocalStack]:
         sqs_retry_seconds=0,
         stream_retry_pause_seconds=0.02,
         scheduler_poll_seconds=0.05,
+    ) as running:
+        yield running
+
+
+ROOT = Path(__file__).resolve().parents[2]
+SHIPPED_TRIGGER = """    unless:
+      event: add_to_cart
+      match_property: product_id
+      within: 10s
+"""
+AT_ONCE_TRIGGER = """      - { property: added_to_cart, op: ne, value: true }
+"""
+
+
+def services_consult_at_once() -> str:
+    """services-consult with the trigger footprint.js makes possible: no add_to_cart during the 15 s
+    (the script's ``added_to_cart``) instead of a 10 s wait for one after them."""
+    shipped = (ROOT / "journeys" / "services-consult.yaml").read_text(encoding="utf-8")
+    assert SHIPPED_TRIGGER in shipped, "the shipped trigger changed: update this variant"
+    return shipped.replace(SHIPPED_TRIGGER, "").replace(
+        "      - { property: dwell_seconds, op: gte, value: 15 }\n",
+        "      - { property: dwell_seconds, op: gte, value: 15 }\n" + AT_ONCE_TRIGGER,
+    )
+
+
+@pytest.fixture(scope="session")
+def journey_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """A stack running the reference scenario (services-consult), for the onsite and web push tests."""
+    journeys = tmp_path_factory.mktemp("journeys")
+    (journeys / "services-consult.yaml").write_text(services_consult_at_once(), encoding="utf-8")
+    with LocalStack(
+        port=0,
+        moto_port=0,
+        clock=ManualClock(STACK_START),
+        sqs_retry_seconds=0,
+        stream_retry_pause_seconds=0.02,
+        scheduler_poll_seconds=0.05,
+        journeys_dir=journeys,
     ) as running:
         yield running
 

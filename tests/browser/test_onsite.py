@@ -1,17 +1,17 @@
 """The reference scenario in a real browser: read the summer dress for 15 s, the consult form appears;
 close it, the onsite push comes 10 s later; submit it, the visitor becomes a known contact.
 
-The stack runs the services-consult journey with its trigger as footprint.js makes possible: the script
-says whether the product went into the cart during the reading (``added_to_cart``), so the form needs
-no 10 s wait after the 15th second. The page's seconds pass on Playwright's clock, the stack's on its
-own manual clock (POST /_local/advance, as the local page's "skip ahead" does); the test never sleeps.
+The stack runs the services-consult journey with its trigger as footprint.js makes possible
+(conftest.py, ``journey_stack``): the script says whether the product went into the cart during the
+reading (``added_to_cart``), so the form needs no 10 s wait after the 15th second. The page's seconds
+pass on Playwright's clock, the stack's on its own manual clock (POST /_local/advance, as the local
+page's "skip ahead" does); the test never sleeps.
 Screenshots of the form and the push are saved under ``.artifacts/browser/``.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,50 +20,21 @@ import pytest
 import requests
 
 from footprint.adapters.enrollments_store import DynamoEnrollmentStore
-from footprint.clock import ManualClock
 from footprint.engine import Enrollment
 from footprint_local.stack import LocalStack
-from tests.browser.conftest import STACK_START
 from tests.browser.shop import Visit, client_page, shop_url, stored_events, stored_profile
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("local_stack")]
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / ".artifacts" / "browser"
-SHIPPED_TRIGGER = """    unless:
-      event: add_to_cart
-      match_property: product_id
-      within: 10s
-"""
-AT_ONCE_TRIGGER = """      - { property: added_to_cart, op: ne, value: true }
-"""
 # The seed's target: the form is on screen within 2 s of the 15th second of reading.
 FORM_WITHIN_SECONDS = 2.0
 
 
-def services_consult_at_once() -> str:
-    shipped = (ROOT / "journeys" / "services-consult.yaml").read_text(encoding="utf-8")
-    assert SHIPPED_TRIGGER in shipped, "the shipped trigger changed: update this test's variant"
-    return shipped.replace(SHIPPED_TRIGGER, "").replace(
-        "      - { property: dwell_seconds, op: gte, value: 15 }\n",
-        "      - { property: dwell_seconds, op: gte, value: 15 }\n" + AT_ONCE_TRIGGER,
-    )
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    journeys = tmp_path_factory.mktemp("journeys")
-    (journeys / "services-consult.yaml").write_text(services_consult_at_once(), encoding="utf-8")
-    with LocalStack(
-        port=0,
-        moto_port=0,
-        clock=ManualClock(STACK_START),
-        sqs_retry_seconds=0,
-        stream_retry_pause_seconds=0.02,
-        scheduler_poll_seconds=0.05,
-        journeys_dir=journeys,
-    ) as running:
-        yield running
+@pytest.fixture
+def stack(journey_stack: LocalStack) -> LocalStack:
+    return journey_stack
 
 
 def skip_ahead(stack: LocalStack, seconds: int) -> None:

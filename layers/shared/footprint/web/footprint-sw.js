@@ -16,8 +16,10 @@ const reportClick = (payload) => {
   return fetch(api + "/v1/batch", {
     method: "POST",
     headers: { "content-type": "text/plain" },
+    // sentAt lets the API correct this device's clock, as for the page's calls.
     body: JSON.stringify({
       writeKey: registered.get("writeKey"),
+      sentAt: new Date().toISOString(),
       batch: [{
         type: "track",
         event: "message_clicked",
@@ -89,7 +91,7 @@ self.addEventListener("pushsubscriptionchange", (event) => {
     return fetch(api + "/v1/batch", {
       method: "POST",
       headers: { "content-type": "text/plain" },
-      body: JSON.stringify({ writeKey: registered.get("writeKey"), batch }),
+      body: JSON.stringify({ writeKey: registered.get("writeKey"), sentAt: new Date().toISOString(), batch }),
     });
   }).catch(() => {});
   event.waitUntil(renew);

@@ -16,7 +16,7 @@
   };
   const cookie = (value) => value === undefined ? (d.cookie.match(/(^|; )footprint_aid=([^;]*)/) || [])[2] :
     (d.cookie = `${P}aid=${value || ""}; path=/; max-age=${value ? 31536000 : 0}; SameSite=Lax` +
-      (location.protocol == "https:" ? "; Secure" : ""));
+      (isSecureContext ? "; Secure" : ""));
   const tracked = () => !(opts.respectDoNotTrack && (nav.doNotTrack == "1" || nav.globalPrivacyControl)) &&
     get("consent") !== false;
   const allowed = () => tracked() && (!opts.requireConsent || get("consent"));
@@ -60,7 +60,7 @@
   };
   const post = (path, body) => fetch(api + path, { method: "POST", body: JSON.stringify(body), keepalive: true,
     headers: { "content-type": "text/plain" } });
-  // A call is about 1 KB: 20 stay well under the 64 KB that keepalive and sendBeacon allow.
+  // 20 calls of about 1 KB: under the 64 KB keepalive and sendBeacon allow.
   const take = () => ({ writeKey: key, batch: queue.splice(0, 20), sentAt: now() });
   const flush = async (leaving) => {
     timer = 0;
@@ -113,7 +113,6 @@
     if (!key || shown || !allowed() || d.hidden) return;
     try {
       const response = await post("/v1/onsite", who());
-      // The API leaves out expired messages: the browser's clock may be wrong.
       const next = (response.ok ? (await response.json()).messages : []).find((message) => !seen.has(message.message_id));
       if (next && !shown) render(next);
     } catch {}
@@ -127,7 +126,7 @@
     node.append(...children.filter((child) => child));
     return node;
   };
-  const input = ({ name, type, required }) => el(type == "textarea" ? type : "input", { name, required, id: P + name, type,
+  const input = ({ name, type, required }) => el("input", { name, required, id: P + name, type,
     autocomplete: { full_name: "name", phone: "tel", email: "email" }[name], pattern: type == "tel" && "\\+?[\\d .]{8,20}" });
   const render = (message) => {
     seen.add(message.message_id);
@@ -155,7 +154,7 @@
       if (content.action == "web_push") push.subscribe();
       close("clicked");
     } }, content.cta));
-    // Last, so focus goes to the first field (or the close button of a push).
+    // Last: focus goes to the first field.
     box.append(el("button", { type: "button", class: "fp-close", "aria-label": opts.closeLabel || "Đóng",
       _click: () => close("dismissed") }, "×"));
     const root = form ? el("div", { class: "fp-overlay" }, box) : box;
@@ -163,13 +162,13 @@
     if (!d.getElementById(P + "css")) d.head.prepend(el("style", { id: P + "css", nonce: opts.nonce }, CSS));
     d.body.append(root);
     shown = message;
-    box.querySelector("input,textarea,button").focus();
+    box.querySelector("input,button").focus();
     ack(message, "shown");
   };
   const CSS = `.fp-overlay{position:fixed;inset:0;background:#0007;display:grid;place-items:center}.fp-box{position:relative;
 width:min(360px,90vw);padding:20px;border-radius:12px;background:#fff;font:15px/1.4 system-ui;z-index:2147483000}
 .fp-push{position:fixed;right:16px;bottom:16px;box-shadow:0 2px 20px #0005}.fp-box h2{margin:0 20px 8px 0;font-size:18px}
-.fp-box :is(img,input,textarea){display:block;width:100%;box-sizing:border-box;padding:8px 0}.fp-box :is(a,form button)
+.fp-box :is(img,input){display:block;width:100%;box-sizing:border-box;padding:8px}.fp-box :is(a,form button)
 {padding:10px 18px;border:0;border-radius:8px;background:#c2410c;color:#fff;text-decoration:none}.fp-close{position:absolute;
 top:4px;right:8px;border:0;background:none;color:inherit;font-size:24px}.fp-consent{font-size:12px}`;
 

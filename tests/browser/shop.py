@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -35,13 +36,14 @@ footprint.load("{DEFAULT_WRITE_KEY}", {options});
 </script>{head}</head><body>{body}</body></html>"""
 
 
-# The one-line snippet of the README, word for word (the README test checks they are the same).
-SNIPPET = (
-    "!function(w,d,u){var f=w.footprint=w.footprint||[];if(f.version||f.snippet)return;f.snippet=1;"
-    '"load page track identify reset consent productViewed addToCart purchase".split(" ").forEach(function(m)'
-    '{f[m]=function(){f.push([m].concat([].slice.call(arguments)));return f}});var s=d.createElement("script");'
-    's.async=!0;s.src=u;d.head.appendChild(s)}(window,document,"https://TRACKING_HOST/footprint.js");'
-)
+def readme_snippet() -> str:
+    """The one-line snippet of the README's "Put Footprint on your site", word for word."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    line = next(line for line in readme.splitlines() if line.startswith("!function(w,d,u)"))
+    return line.replace("https://<tracking host>", "https://TRACKING_HOST")
+
+
+SNIPPET = readme_snippet()
 
 
 @dataclass

@@ -33,4 +33,16 @@ def test_the_scripts_need_nothing_else() -> None:
         text = (WEB / name).read_text(encoding="utf-8")
         assert "import " not in text.replace("importScripts", "")
         assert "require(" not in text
-        assert "innerHTML" not in text and "insertAdjacentHTML" not in text and "document.write" not in text
+        for sink in ("innerHTML", "insertAdjacentHTML", "document.write"):
+            assert sink not in text, f"{name} uses {sink}"
+
+
+def test_the_demo_shop_pastes_the_readme_s_snippet() -> None:
+    """The demo is a client site: its pages carry the snippet the README tells sites to paste."""
+    readme = (WEB.parents[3] / "README.md").read_text(encoding="utf-8")
+    [snippet] = [line for line in readme.splitlines() if line.startswith("!function(w,d,u)")]
+    stub = snippet.split("}(window,document,")[0]  # the host differs: the demo may send to another origin
+    pages = sorted((WEB.parents[3] / "local" / "footprint_local" / "demo").glob("*.html"))
+    assert len(pages) >= 6  # home, three products, cart, checkout
+    for page in pages:
+        assert stub in page.read_text(encoding="utf-8"), page.name

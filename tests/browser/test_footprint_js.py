@@ -8,13 +8,17 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Route
 
 from footprint_local.stack import LocalStack
-from tests.browser.shop import Visit, client_page, stored_events
+from tests.browser.shop import Visit, client_page, shop_url, stored_events
+from tests.browser.test_web_push import LOOPBACK_PUSH_MANAGER
+from tests.integration.test_web_push import Browser as PushKeys
+from tests.integration.test_web_push import b64url, public_point
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("local_stack")]
 
@@ -262,3 +266,61 @@ def wait_for(visit: Visit, condition: Callable[[], object], timeout: float = 5.0
         if time.monotonic() > deadline:
             raise AssertionError("the browser did not get there in time")
         visit.page.wait_for_timeout(50)  # real time: the page's clock is Playwright's fake one
+
+
+def test_an_onsite_push_whose_call_to_action_is_web_push_asks_for_notifications(
+    stack: LocalStack, visit: Visit
+) -> None:
+    # The inbox and its acks answered by the test: only the page's side is under test here.
+    message = {
+        "message_id": "welcome.v1.enr_1.ask_push.1",
+        "channel": "onsite_push",
+        "journey_id": "welcome",
+        "node_id": "ask_push",
+        "enrollment_id": "enr_1",
+        "content": {"title": "Nhận tin ưu đãi?", "body": "Bật thông báo", "cta": "Bật", "url": "#web-push"},
+    }
+    served: list[str] = []
+    acks: list[dict[str, Any]] = []
+    cors = {"access-control-allow-origin": origin(stack)}
+
+    def inbox(route: Route) -> None:
+        messages = [] if served else [message]
+        served.append(message["message_id"])
+        route.fulfill(
+            status=200, headers=cors, content_type="application/json", body=json.dumps({"messages": messages})
+        )
+
+    def ack(route: Route) -> None:
+        acks.append(json.loads(route.request.post_data or "{}"))
+        route.fulfill(status=200, headers=cors, content_type="application/json", body='{"success": true}')
+
+    keys = PushKeys()
+    subscription = {
+        "endpoint": "http://127.0.0.1:9/push/ask",
+        "expirationTime": None,
+        "keys": {"p256dh": b64url(public_point(keys.private_key)), "auth": b64url(keys.auth_secret)},
+    }
+    visit.page.context.grant_permissions(["notifications"], origin=origin(stack))
+    visit.page.add_init_script(f"({LOOPBACK_PUSH_MANAGER})({json.dumps(subscription)})")
+    visit.page.route("**/v1/onsite", inbox)
+    visit.page.route("**/v1/onsite/ack", ack)
+    visit.open(shop_url(stack, "index.html"))
+    anonymous_id = visit.anonymous_id
+
+    push = visit.page.locator(".fp-push")
+    push.wait_for()
+    push.get_by_role("link", name="Bật").click()
+
+    [subscribed] = stack.wait_until(
+        lambda: [event for event in stored_events(stack, anonymous_id) if event["event"] == "web_push_subscribed"],
+        message="no subscription",
+    )
+    assert subscribed["properties"]["subscription"] == subscription
+    wait_for(visit, lambda: len(acks) == 2)
+    assert [(ack["message_id"], ack["action"]) for ack in acks] == [
+        (message["message_id"], "shown"),
+        (message["message_id"], "clicked"),
+    ]
+    assert push.count() == 0
+    assert visit.problems == []

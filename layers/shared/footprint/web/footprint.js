@@ -150,8 +150,7 @@
     content.consent_text && el("p", { class: "fp-consent" }, content.consent_text),
     el("button", {}, content.submit_label || "OK")));
     else if (content.cta) box.append(el("a", { class: "fp-cta", href: content.url || "#", _click: (event) => {
-      if (content.action == "web_push" || !content.url) event.preventDefault();
-      if (content.action == "web_push") push.subscribe();
+      if (content.url == "#web-push") event.preventDefault(), push.subscribe().catch(() => {});
       close("clicked");
     } }, content.cta));
     // Last: focus goes to the first field.

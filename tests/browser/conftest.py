@@ -102,9 +102,13 @@ def services_consult_at_once() -> str:
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def journey_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    """A stack running the reference scenario (services-consult), for the onsite and web push tests."""
+    """A stack running the reference scenario (services-consult), for the onsite and web push tests.
+
+    Module-scoped like ``stack``: a stack sets the process's clock and environment while it runs, so
+    two must never be up at once, nor one outlive the browser tests (integration tests share workers).
+    """
     journeys = tmp_path_factory.mktemp("journeys")
     (journeys / "services-consult.yaml").write_text(services_consult_at_once(), encoding="utf-8")
     with LocalStack(

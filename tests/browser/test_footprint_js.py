@@ -16,7 +16,7 @@ from playwright.sync_api import Route
 
 from footprint_local.stack import LocalStack
 from tests.browser.shop import Visit, client_page, shop_url, stored_events
-from tests.browser.test_web_push import LOOPBACK_PUSH_MANAGER
+from tests.browser.test_push_opt_in import LOOPBACK_PUSH_MANAGER
 from tests.integration.test_web_push import Browser as PushKeys
 from tests.integration.test_web_push import b64url, public_point
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -18,6 +19,7 @@ DEMO_SOURCE_ID = "demo"  # the source footprint_local seeds for the demo write k
 # The visitor's browser settings: values a page could not produce by accident (the machine runs in UTC).
 VISITOR_TIMEZONE = "Asia/Ho_Chi_Minh"
 VISITOR_LOCALE = "vi-VN"
+PAGE_CLOCK_START = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 
 
 def shop_url(stack: LocalStack, page: str = "", *, host: str = "localhost", **query: str) -> str:
@@ -70,6 +72,13 @@ class Visit:
     def timezone(self) -> str:
         """The time zone the page's Intl reports (what the script sends as context.timezone)."""
         return str(self.page.evaluate("Intl.DateTimeFormat().resolvedOptions().timeZone"))
+
+    def hold_clock(self) -> None:
+        """Install Playwright's clock, paused: the page's time moves only when the test runs it
+        (``clock.run_for``), so no real second spent on a busy machine counts as reading time.
+        It starts where the stack's clock does (09:00 in Ho Chi Minh City)."""
+        self.page.clock.install(time=PAGE_CLOCK_START)
+        self.page.clock.pause_at(PAGE_CLOCK_START + timedelta(milliseconds=1))
 
     def open(self, url: str) -> None:
         """Go to ``url`` and wait until footprint.js has loaded its settings."""

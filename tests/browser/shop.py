@@ -78,7 +78,8 @@ class Visit:
         (``clock.run_for``), so no real second spent on a busy machine counts as reading time.
         It starts where the stack's clock does (09:00 in Ho Chi Minh City)."""
         self.page.clock.install(time=PAGE_CLOCK_START)
-        self.page.clock.pause_at(PAGE_CLOCK_START + timedelta(milliseconds=1))
+        # Some ahead of the start, which flows until paused: pausing can only move the clock forward.
+        self.page.clock.pause_at(PAGE_CLOCK_START + timedelta(seconds=10))
 
     def open(self, url: str) -> None:
         """Go to ``url`` and wait until footprint.js has loaded its settings."""

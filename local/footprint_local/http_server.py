@@ -107,6 +107,9 @@ class LocalApplication:
             return _redirect("/demo/")
         if path.startswith("/demo/"):
             return self._demo(path.removeprefix("/demo/") or "index.html")
+        if path.startswith("/static/"):
+            # The demo shop's own assets at the site's root, where journeys point (icon: /static/icon-192.png).
+            return self._demo(path.removeprefix("/static/"))
         return self._api(request)
 
     # ------------------------------------------------------------------------------ the tracking API

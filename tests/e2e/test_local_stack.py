@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,6 +27,7 @@ from footprint_local.stack import DEFAULT_WRITE_KEY, LocalStack
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("local_stack")]
 
 TIMEOUT = 10
+JOURNEYS = Path(__file__).resolve().parents[2] / "journeys"
 
 
 def new_id(prefix: str) -> str:
@@ -165,6 +168,36 @@ def test_preflight_is_answered_from_the_apis_cors_configuration(local_stack: Loc
     assert response.headers["access-control-allow-origin"] in ("*", "http://localhost:3000")
     assert "POST" in response.headers["access-control-allow-methods"]
     assert "authorization" in response.headers["access-control-allow-headers"]
+
+
+def test_analytics_libraries_retry_and_identity_headers_pass_the_preflight(local_stack: LocalStack) -> None:
+    response = requests.options(
+        f"{local_stack.api_url}/v1/batch",
+        headers={
+            "Origin": "http://localhost:3000",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type,x-retry-count,anonymousid,sentat",
+        },
+        timeout=TIMEOUT,
+    )
+
+    allowed = set(response.headers["access-control-allow-headers"].lower().split(","))
+    assert {"x-retry-count", "anonymousid", "sentat"} <= allowed
+
+
+def test_every_icon_the_shipped_journeys_show_is_served(local_stack: LocalStack) -> None:
+    icons = {
+        value
+        for path in JOURNEYS.glob("*.yaml")
+        for value in re.findall(r"^\s*(?:icon|badge|image): (\S+)", path.read_text(encoding="utf-8"), re.M)
+        if value.startswith("/")
+    }
+
+    assert icons  # services-consult's web push shows one
+    for icon in icons:
+        response = requests.get(f"{local_stack.api_url}{icon}", timeout=TIMEOUT)
+        assert response.status_code == 200, icon
+        assert response.headers["content-type"].startswith("image/"), icon
 
 
 def test_an_unknown_route_is_404(local_stack: LocalStack) -> None:

@@ -350,6 +350,14 @@ def batch_flow(driver: Driver, who: str, messages: int) -> list[Row]:
     ]
 
 
+def onsite_poll_flow(driver: Driver, who: str) -> list[Row]:
+    """What a page's poll for its onsite messages costs: one with nothing waiting (almost every poll),
+    from a visitor the stack knows."""
+    poll = {"writeKey": WRITE_KEY, "anonymousId": who}
+    driver.post("/v1/onsite", poll)  # the first reads the source and the journeys into the warm Lambda
+    return [Row("track: one /v1/onsite poll, nothing waiting", driver.post("/v1/onsite", poll))]
+
+
 def quota_flow(driver: Driver, who: str, requests_counted: int) -> list[Row]:
     """Single-event requests of a source with a daily quota: what its counter costs per request. The first
     request (it reads the new source) is not counted."""
@@ -416,6 +424,7 @@ def run(quick: bool = False) -> CallsResult:
             cold = visitor_flow(driver, "lan", quick)
             warm = visitor_flow(driver, "mai", quick)
             warm += batch_flow(driver, "hoa", QUICK_BATCH_MESSAGES if quick else BATCH_MESSAGES)
+            warm += onsite_poll_flow(driver, "mai")
             quota = quota_flow(driver, "tuan", QUICK_QUOTA_REQUESTS if quick else QUOTA_REQUESTS)
             profile_bytes, enrollment_bytes = _item_sizes(stack, "mai")
     return CallsResult(
@@ -487,7 +496,9 @@ def report(result: CallsResult) -> str:
         ["scenario", "function", "calls by operation", "total", "WCU / RCU (est.)", "cold extra", "errors"], rows
     )
     track_counts = Counter(
-        format_operations(row.invocation.operations) for row in result.track_rows() if "/v1/batch" not in row.scenario
+        format_operations(row.invocation.operations)
+        for row in result.track_rows()
+        if "/v1/batch" not in row.scenario and "/v1/onsite" not in row.scenario
     )
     lines = [
         "## AWS calls per event",

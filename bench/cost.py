@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from bench.aws_calls import CallsResult, Row
 from bench.calls import ApiCall
 from bench.tables import markdown_table
+from footprint.services.onsite import ONSITE_POLL_SECONDS
 
 PER_MILLION = 1e-6
 DYNAMODB_WRITE_UNIT = 0.625 * PER_MILLION
@@ -98,6 +99,10 @@ def usd(value: float) -> str:
     return f"${value:.4f}"
 
 
+# footprint.js polls at load and then every ONSITE_POLL_SECONDS while the page is visible.
+POLLED_SECONDS_PER_PAGE_VIEW = 60
+
+
 def report(result: CallsResult) -> str:
     rows = [
         [row.scenario, usd(1000 * cost.total), usd(1000 * cost.dynamodb), usd(1000 * (cost.total - cost.dynamodb))]
@@ -122,4 +127,13 @@ def report(result: CallsResult) -> str:
         f"Lambda requests {usd(1000 * flow.lambda_requests)}, HTTP API {usd(1000 * flow.http_api)}, "
         f"SQS {usd(1000 * flow.sqs)}, Scheduler {usd(1000 * flow.scheduler)})",
     ]
+    polls = [row for row in result.warm if "/v1/onsite poll" in row.scenario]
+    if polls:
+        poll = total_cost(polls)
+        per_view = POLLED_SECONDS_PER_PAGE_VIEW / ONSITE_POLL_SECONDS + 1  # one at load, then every interval
+        lines.append(
+            f"- onsite polling: one poll {usd(1000 * poll.total)} per 1,000; a page view read for "
+            f"{POLLED_SECONDS_PER_PAGE_VIEW} s polls {per_view:.0f} times: {usd(1000 * per_view * poll.total)} "
+            f"per 1,000 page views"
+        )
     return "\n".join(lines)

@@ -23,11 +23,21 @@ def calls() -> aws_calls.CallsResult:
 
 
 def test_track_makes_exactly_one_batch_write_per_single_message_request(calls: aws_calls.CallsResult) -> None:
-    singles = [row for row in calls.track_rows() if "/v1/batch" not in row.scenario]
+    singles = [
+        row for row in calls.track_rows() if "/v1/batch" not in row.scenario and "/v1/onsite" not in row.scenario
+    ]
 
     assert len(singles) == 3
     for row in singles:
         assert row.invocation.operations == Counter({"dynamodb.BatchWriteItem": 1}), row.scenario
+
+
+def test_an_onsite_poll_reads_the_visitor_and_queries_the_inbox_index_and_writes_nothing(
+    calls: aws_calls.CallsResult,
+) -> None:
+    (poll,) = [row for row in calls.track_rows() if "/v1/onsite" in row.scenario]
+
+    assert poll.invocation.operations == Counter({"dynamodb.BatchGetItem": 2, "dynamodb.Query": 1})
 
 
 def test_track_writes_a_small_batch_in_one_call(calls: aws_calls.CallsResult) -> None:

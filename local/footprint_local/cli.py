@@ -28,7 +28,7 @@ from typing import Any, TextIO
 
 from footprint.engine import SimulationLimitError
 from footprint.models.journey import Journey, JourneyDefinitionError, parse_duration
-from footprint.services.content import journey_notes, load_checked_journey
+from footprint.services.content import inline_templates, journey_notes, load_checked_journey, templates_folder
 from footprint.services.reports import journey_report, render_report
 from footprint.services.simulation import (
     DEFAULT_HORIZON,
@@ -157,7 +157,7 @@ def cmd_publish(args: argparse.Namespace, out: TextIO) -> int:
     catalog = _catalog(args)
     for path in args.files:
         journey = _load(path)
-        catalog.publish(journey, path.read_text(encoding="utf-8"))
+        catalog.publish(journey, _published_text(path))
         print(f"published {journey.id} v{journey.version} ({journey.status})", file=out)
     return 0
 
@@ -230,11 +230,19 @@ class _NoJourneys:
 
 
 def _load(path: Path) -> Journey:
+    return load_checked_journey(_read(path), origin=str(path), templates=templates_folder(path))
+
+
+def _read(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except OSError as error:
         raise CliError(f"cannot read {path}: {error.strerror}") from error
-    return load_checked_journey(text, origin=str(path))
+
+
+def _published_text(path: Path) -> str:
+    """What publish stores: the file, with its ``template:`` references inlined (self-contained)."""
+    return inline_templates(_read(path), templates_folder(path), origin=str(path))
 
 
 def _catalog(args: argparse.Namespace) -> Any:

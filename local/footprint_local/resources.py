@@ -194,14 +194,15 @@ def publish_journeys(clients: AwsClients, resources: StackResources, directory: 
     try:
         from footprint.adapters.journey_catalog import DynamoJourneyCatalog
         from footprint.models.journey import load_journey_yaml
+        from footprint.services.content import inline_templates, templates_folder
     except ImportError as error:
         logger.warning("journeys not published: %s", error)
         return []
     catalog = DynamoJourneyCatalog(clients.dynamodb, resources.table_name("ConfigTable"), cache_seconds=0)
     published = []
     for path in sorted(directory.glob("*.yaml")):
-        text = path.read_text(encoding="utf-8")
         try:
+            text = inline_templates(path.read_text(encoding="utf-8"), templates_folder(path), origin=path.name)
             journey = load_journey_yaml(text, origin=path.name)
             catalog.publish(journey, text)
         except Exception as error:

@@ -9,7 +9,8 @@ Every string in a send step's ``content`` is a Liquid template (python-liquid). 
 - ``context``: the message's context as evaluate wrote it (``trigger``, ``occurrence``);
 - ``product``: shorthand for ``context.product``, else the profile's last viewed product;
 - ``message``: ``id`` (the idempotency key), ``journey_id``, ``journey_version``, ``node_id``,
-  ``channel``, ``enrollment_id``.
+  ``channel``, ``enrollment_id``;
+- ``vars``: the step's ``content.vars`` (merged with its ``template:``'s), free values for its fields.
 
 A missing value renders as nothing (``{{ profile.name | default: "bạn" }}`` gives a fallback), so a
 visitor without a name still gets the message. Unknown filters, unknown variables and syntax errors
@@ -124,6 +125,7 @@ def template_variables(message: OutgoingMessage, profile: Profile) -> dict[str, 
         "trigger": context.get("trigger") if isinstance(context.get("trigger"), Mapping) else {},
         "context": context,
         "product": product,
+        "vars": message.content.get("vars") if isinstance(message.content.get("vars"), Mapping) else {},
         "message": {
             "id": message.idempotency_key,
             "journey_id": message.journey_id,
@@ -170,6 +172,8 @@ KNOWN_VARIABLES: dict[str, frozenset[str] | None] = {
     "trigger": None,
     "context": None,
     "product": None,
+    # The step's own `content.vars` (and its template's), e.g. an offer code shared by several fields.
+    "vars": None,
 }
 
 # Stand-in values a template is rendered against when it is checked: a visitor reading a product.
@@ -197,6 +201,7 @@ SAMPLE_VARIABLES: dict[str, Any] = {
     },
     "context": {"trigger": {}, "occurrence": 1},
     "product": {"product_id": "vay-nu-he", "name": "Váy nữ phong cách hè", "price": 350000},
+    "vars": {},
     "message": {
         "id": "sample",
         "journey_id": "sample",

@@ -9,8 +9,13 @@ message with :func:`preview_message`, the words the visitor would read.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
 from footprint.engine import SendMessage
-from footprint.models.journey import Journey, JourneyDefinitionError, SendNode, load_journey_yaml
+from footprint.models.journey import Journey, JourneyDefinitionError, SendNode, load_journey_yaml, read_journey_yaml
 from footprint.sms import sms_segments
 from footprint.templating import SAMPLE_VARIABLES, ContentRenderer, TemplateError, content_problems
 
@@ -38,9 +43,75 @@ def journey_content_problems(journey: Journey, renderer: ContentRenderer | None 
     return problems
 
 
-def load_checked_journey(yaml_text: str, *, origin: str) -> Journey:
-    """The journey, or JourneyDefinitionError for its definition or JourneyContentError for its content."""
+# A content library: ``template: consult-form`` in a send node is ``templates/consult-form.yaml`` beside
+# the journey, its content fields (the node's own ``content`` fields win, ``vars`` merge).
+TEMPLATE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+TemplateLibrary = Callable[[str], "dict[str, Any] | None"]
+
+
+def templates_folder(journey_path: Path) -> TemplateLibrary:
+    """The templates beside a journey file: ``<its folder>/templates/<name>.yaml``."""
+    folder = journey_path.parent / "templates"
+
+    def load(name: str) -> dict[str, Any] | None:
+        path = folder / f"{name}.yaml"
+        if not TEMPLATE_NAME.fullmatch(name) or not path.is_file():
+            return None
+        data = read_journey_yaml(path.read_text(encoding="utf-8"), origin=str(path))
+        return data if isinstance(data, dict) else None
+
+    return load
+
+
+def inline_templates(yaml_text: str, templates: TemplateLibrary | None, *, origin: str) -> str:
+    """The journey YAML with every ``template:`` replaced by the template's content, so the published
+    version is self-contained (the engine and send never read files); unchanged without templates.
+    Raises JourneyContentError naming each send node whose template is missing."""
+    import yaml
+
+    data = read_journey_yaml(yaml_text, origin=origin)
+    nodes = data.get("nodes") if isinstance(data, dict) else None
+    if not isinstance(nodes, dict):
+        return yaml_text
+    problems: list[tuple[str, str]] = []
+    changed = False
+    for node_id, node in nodes.items():
+        if not isinstance(node, dict) or node.get("type") != "send" or not node.get("template"):
+            continue
+        name = str(node["template"])
+        found = templates(name) if templates is not None and TEMPLATE_NAME.fullmatch(name) else None
+        if found is None:
+            problems.append((f"nodes.{node_id}.template", _missing_template(name, templates is not None)))
+            continue
+        inline = node.get("content")
+        own: dict[str, Any] = inline if isinstance(inline, dict) else {}
+        merged = {**found, **own, "vars": {**(found.get("vars") or {}), **(own.get("vars") or {})}}
+        if not merged["vars"]:
+            del merged["vars"]
+        node["content"] = merged
+        del node["template"]
+        changed = True
+    if problems:
+        raise JourneyContentError(origin, problems)
+    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False) if changed else yaml_text
+
+
+def _missing_template(name: str, have_library: bool) -> str:
+    if not have_library:
+        return (
+            f"template {name!r} is read from templates/ beside the journey by the CLI (footprint validate, "
+            "publish); this route takes the journey with its content inline"
+        )
+    return f"no template {name!r}: expected templates/{name}.yaml beside the journey (lowercase, digits, - and _)"
+
+
+def load_checked_journey(yaml_text: str, *, origin: str, templates: TemplateLibrary | None = None) -> Journey:
+    """The journey, or JourneyDefinitionError for its definition or JourneyContentError for its content.
+    ``template:`` references are loaded from ``templates`` and checked like inline content; without a
+    library (the admin API takes one YAML body) a journey must carry its content inline."""
     journey = load_journey_yaml(yaml_text, origin=origin)
+    if any(isinstance(node, SendNode) and node.template for node in journey.nodes.values()):
+        journey = load_journey_yaml(inline_templates(yaml_text, templates, origin=origin), origin=origin)
     problems = journey_content_problems(journey)
     if problems:
         raise JourneyContentError(origin, problems)
@@ -59,6 +130,7 @@ def preview_message(send: SendMessage, renderer: ContentRenderer | None = None) 
         "trigger": send.trigger_properties,
         "context": {"trigger": send.trigger_properties, "occurrence": send.occurrence},
         "product": send.trigger_properties or SAMPLE_VARIABLES["product"],
+        "vars": dict(content.vars),
         "message": {
             "id": send.idempotency_key,
             "journey_id": send.journey_id,

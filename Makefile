@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install run test unit integration e2e browser lint format typecheck validate-template bench clean
+.PHONY: install run test unit integration e2e browser lint format typecheck validate-template bench faults clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Footprint needs Python >= 3.11"'
@@ -66,6 +66,9 @@ validate-template: $(SAM_STAMP)  ## sam validate --lint (SAM + cfn-lint rules), 
 
 bench: install  ## benchmarks; figures are recorded in docs/benchmarks.md
 	$(BIN)/python -m bench
+
+faults: install  ## fault injection: 300 visitors, faults at every boundary, against a fault-free run (tests/faults.py)
+	$(BIN)/python -m tests.faults --visitors 300 $(ARGS)
 
 clean:
 	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

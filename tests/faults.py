@@ -159,6 +159,8 @@ DEFAULT_RATES: dict[str, float] = {
     "provider_crash_after": 0.1,
     "concurrent_invocation": 0.15,
 }
+# Calls on a received SQS message, which the harness's queue model answers.
+HARNESS_ANSWERS = frozenset({("sqs", "change_message_visibility"), ("sqs", "delete_message")})
 # The calls that reach a provider (the rest of the AWS calls are the stack's own).
 PROVIDER_CALLS = frozenset({("sesv2", "send_email"), ("sns", "publish")})
 
@@ -287,7 +289,9 @@ class FaultyClient:
                         EndpointConnectionError(endpoint_url=f"https://{self._service}.us-east-1.amazonaws.com"),
                     ]
                 )
-        result = method(**kwargs)
+        # The harness is the receiving side of the queues (moto's receipt handles are never used), so
+        # it answers calls on a received message itself.
+        result = {} if (self._service, operation) in HARNESS_ANSWERS else method(**kwargs)
         self._observe(self._service, operation, kwargs, result)
         if provider:
             if faults.call_fault("provider_crash_after"):
@@ -676,6 +680,7 @@ class Simulation:
         self.parked_records = 0
         self.dead_letters = 0
         self.parked: list[str] = []
+        self.hidden_until: dict[int, datetime] = {}
         self.errors: dict[str, str] = {}
         self.invocations = 0
         self.merges_during_wait = 0
@@ -691,6 +696,7 @@ class Simulation:
             (wiring, "sqs"): wiring.sqs,
             (wiring, "scheduler"): wiring.scheduler,
             (send_wiring, "dynamodb"): send_wiring.dynamodb,
+            (send_wiring, "sqs"): send_wiring.sqs,
             (send_wiring, "sesv2"): send_wiring.sesv2,
             (send_wiring, "channels"): send_wiring.channels,
         }
@@ -710,6 +716,7 @@ class Simulation:
                     (wiring, "sqs"): cache(lambda: proxies["sqs"]),
                     (wiring, "scheduler"): cache(lambda: proxies["scheduler"]),
                     (send_wiring, "dynamodb"): cache(lambda: proxies["dynamodb"]),
+                    (send_wiring, "sqs"): cache(lambda: proxies["sqs"]),
                     (send_wiring, "sesv2"): cache(lambda: proxies["sesv2"]),
                     (send_wiring, "channels"): lambda settings: self._channels(proxies["sesv2"]),
                 }
@@ -798,6 +805,10 @@ class Simulation:
                 self.timers.append(QueuedMessage(body, visible, self._next()))
                 if visible > now and self.faults.flip("wake_up_early"):
                     self.early.append((now + (visible - now) * self.faults.uniform(0.1, 0.9), body))
+        elif service == "sqs" and operation == "change_message_visibility":
+            # send backs off a message that may pass later: it comes back after this delay.
+            sequence = int(kwargs["ReceiptHandle"].split("-")[1])
+            self.hidden_until[sequence] = now + timedelta(seconds=int(kwargs["VisibilityTimeout"]))
         elif service == "scheduler" and operation == "create_schedule":
             expression = kwargs["ScheduleExpression"]
             due = datetime.fromisoformat(expression[3:-1]).replace(tzinfo=UTC)
@@ -1008,7 +1019,7 @@ class Simulation:
                 self.dead_letters += 1
                 self.parked.append(f"dead letter {_describe(message.body)}: {self.errors.get(str(message.sequence))}")
             else:
-                message.visible_at = now + timedelta(seconds=visibility)
+                message.visible_at = self.hidden_until.pop(message.sequence, now + timedelta(seconds=visibility))
                 queue.append(message)
         return True
 

@@ -155,7 +155,7 @@ DEFAULT_RATES: dict[str, float] = {
     "crash_before_aws": 0.004,
     "crash_after_aws": 0.004,
     "provider_error_before": 0.1,
-    "provider_error_after": 0.05,
+    "provider_error_after": 0.15,
     "provider_crash_after": 0.1,
     "concurrent_invocation": 0.15,
 }
@@ -333,12 +333,14 @@ class Providers:
         self.clock = clock
         self.faults = faults
         self.received: Counter[str] = Counter()
+        self.arrivals: dict[str, datetime] = {}
         self.deliveries: list[Delivery] = []
         self.on_delivery: Callable[[Delivery], None] = lambda delivery: None
         self._inbox: set[str] = set()
 
     def receive(self, message: OutgoingMessage) -> None:
         self.received[message.idempotency_key] += 1
+        self.arrivals.setdefault(message.idempotency_key, self.clock.now())
         delivery = Delivery(message.idempotency_key, message.channel, message, self.clock.now())
         self.deliveries.append(delivery)
         self.on_delivery(delivery)
@@ -574,17 +576,31 @@ def make_people(
 
 
 class Visitors:
-    """How visitors react to what reaches them; decided by the message's key, so alike in both runs."""
+    """How visitors react to what reaches them; decided by the message's key, so alike in both runs.
 
-    def __init__(self, seed: int, people: list[Person], add: Callable[[Scheduled], None]) -> None:
+    A reaction comes a fixed time after the message arrived in the fault-free run (``arrivals``), or
+    right after it arrives if faults delayed it past that: faults must not move a visitor's clicks
+    around their other, scripted events, or the runs would differ for the visitor's sake."""
+
+    def __init__(
+        self,
+        seed: int,
+        people: list[Person],
+        add: Callable[[Scheduled], None],
+        arrivals: Mapping[str, datetime] | None = None,
+    ) -> None:
         self.seed = seed
         self.people = people
         self.by_profile = {pid: person for person in people for pid in person.profile_ids}
         self.add = add
+        self.arrivals = arrivals or {}
 
     def on_delivery(self, delivery: Delivery) -> None:
         message = delivery.message
         person = self.by_profile.get(message.profile_id)
+        expected = self.arrivals.get(delivery.key)
+        if expected is not None and expected > delivery.at:
+            delivery = Delivery(delivery.key, delivery.channel, delivery.message, expected)
         if person is None:
             return
         rng = _rng_for(self.seed, "reaction", delivery.key)
@@ -644,6 +660,7 @@ class Outcome:
     """What one run left behind."""
 
     received: Counter[str]
+    arrivals: dict[str, datetime]  # when each key first reached its provider
     decided: Counter[str]  # "sent" steps per idempotency key
     not_delivered: Counter[str]  # "skipped"/"failed" steps per idempotency key
     step_rows: Counter[str]  # StepsTable rows per step key
@@ -661,7 +678,13 @@ class Simulation:
     """One run: moto, the real functions, and the delivery rules of Lambda, SQS and Scheduler."""
 
     def __init__(
-        self, *, visitors: int, seed: int, faults: Faults, inputs: frozenset[str] = frozenset(INPUT_KINDS)
+        self,
+        *,
+        visitors: int,
+        seed: int,
+        faults: Faults,
+        inputs: frozenset[str] = frozenset(INPUT_KINDS),
+        arrivals: Mapping[str, datetime] | None = None,
     ) -> None:
         self.seed = seed
         self.faults = faults
@@ -669,7 +692,7 @@ class Simulation:
         self.people, script = make_people(visitors, seed, inputs)
         self.agenda: list[Scheduled] = sorted(script, key=lambda item: (item.at, item.event.message_id))
         self.providers = Providers(self.clock, faults)
-        self.visitors = Visitors(seed, self.people, self._add)
+        self.visitors = Visitors(seed, self.people, self._add, arrivals)
         self.providers.on_delivery = self.visitors.on_delivery
         self.shards: dict[int, Shard] = defaultdict(Shard)
         self.timers: list[QueuedMessage] = []
@@ -1193,6 +1216,7 @@ class Simulation:
                     open_enrollments.append(f"{enrollment.journey_id}/{enrollment.id} at {enrollment.current_node}")
         return Outcome(
             received=Counter(self.providers.received),
+            arrivals=self.providers.arrivals,
             decided=decided,
             not_delivered=not_delivered,
             step_rows=step_rows,
@@ -1364,10 +1388,14 @@ def run(
     kinds: frozenset[str],
     inputs: frozenset[str] | None = None,
     rates: Mapping[str, float] | None = None,
+    baseline: Outcome | None = None,
 ) -> Outcome:
-    """One run of ``visitors`` with the fault ``kinds`` (none: the fault-free run) and input kinds."""
+    """One run of ``visitors`` with the fault ``kinds`` (none: the fault-free run) and input kinds;
+    visitors react on the ``baseline`` run's timing."""
     chosen = enabled_inputs() if inputs is None else inputs
-    return Simulation(visitors=visitors, seed=seed, faults=Faults(seed, kinds, rates), inputs=chosen).run()
+    faults = Faults(seed, kinds, rates)
+    arrivals = baseline.arrivals if baseline else None
+    return Simulation(visitors=visitors, seed=seed, faults=faults, inputs=chosen, arrivals=arrivals).run()
 
 
 def compare(
@@ -1379,7 +1407,7 @@ def compare(
 ) -> Report:
     """The fault-free run (or the one given) against a run with ``kinds`` enabled, same visitors."""
     base = baseline or run(visitors, seed, frozenset(), inputs)
-    return Report(base, run(visitors, seed, kinds, inputs))
+    return Report(base, run(visitors, seed, kinds, inputs, baseline=base))
 
 
 # ---------------------------------------------------------------------------------- make faults

@@ -34,6 +34,7 @@ def test_faults_at_every_boundary_deliver_exactly_what_a_fault_free_run_delivers
 def _outcome(**fields: object) -> faults.Outcome:
     values: dict[str, object] = {
         "received": Counter(),
+        "arrivals": {},
         "decided": Counter(),
         "not_delivered": Counter(),
         "step_rows": Counter(),

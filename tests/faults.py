@@ -126,6 +126,7 @@ FAULT_KINDS: dict[str, str] = {
 INPUT_KINDS = {
     "merge_during_wait": "a visitor identifies (userId) while a journey waits for them",
     "merge_then_re_entry": "a known contact with earlier entries adopts a device's journey, then enters it again",
+    "cart_in_unless_window": "an add_to_cart 4 s after the product view, inside the consult form's 10 s window",
 }
 
 # Kinds that still find a defect on main: each names the defect and the branch fixing it. The
@@ -134,6 +135,11 @@ KNOWN_DEFECTS: dict[str, str] = {
     # Without any fault: the contact's next entry reuses an enrollment id, so its sends are taken
     # for duplicates (lost) and its steps are stored twice.
     "merge_then_re_entry": "issue 6 defect 1, a merge reuses enrollment ids: fixed by the merge change (h1-merge)",
+    # With any fault that delays a record or a wake-up: an add_to_cart inside the window but processed
+    # after the window's wake-up lets the form go out (and counts as a conversion), and one after the
+    # window but processed before a late wake-up cancels the entry.
+    "cart_in_unless_window": "issue 6 defect 7, the unless window is decided by processing order: fixed by the "
+    "unless change (h1-merge)",
 }
 
 # Faults that would exercise a documented limit, not a defect (docs/architecture.md, "Sends"): a
@@ -192,6 +198,9 @@ class _Invocation:
     paused: threading.Event | None = None
     resume: threading.Event | None = None
     message: OutgoingMessage | None = None  # the message a channel is sending right now
+    # The provider refused (an injected error): the outbox row is "calling provider" until the
+    # release that follows, and a stop before that release is the at-most-once window.
+    provider_refused: bool = False
 
 
 class Faults:
@@ -274,9 +283,13 @@ class FaultyClient:
                 invocation.paused.set()  # the other invocation runs now
                 invocation.resume.wait()
         provider = (self._service, operation) in PROVIDER_CALLS
+        if invocation is not None and invocation.provider_refused and _is_outbox_release(operation, kwargs):
+            invocation.provider_refused = False
+            return method(**kwargs)
         if provider:
             # Not a crash here: after the mark, it is the documented at-most-once window.
             if faults.call_fault("provider_error_before"):
+                _refused(faults)
                 raise _client_error("ThrottlingException", operation, 400)
         else:
             if faults.call_fault("crash_before_aws"):
@@ -308,6 +321,15 @@ class FaultyClient:
 def _client_error(code: str, operation: str, status: int) -> ClientError:
     response: Any = {"Error": {"Code": code, "Message": "injected"}, "ResponseMetadata": {"HTTPStatusCode": status}}
     return ClientError(response, operation)
+
+
+def _refused(faults: Faults) -> None:
+    if faults.invocation is not None:
+        faults.invocation.provider_refused = True
+
+
+def _is_outbox_release(operation: str, kwargs: Mapping[str, Any]) -> bool:
+    return operation == "delete_item" and kwargs.get("TableName") == "footprint-messages"
 
 
 def _is_calling_mark(kwargs: Mapping[str, Any]) -> bool:
@@ -378,6 +400,7 @@ class FakePushService:
 
     def send(self, message: OutgoingMessage, profile: Profile, rendered: Mapping[str, Any]) -> DeliveryResult:
         if self.faults.call_fault("provider_error_before"):
+            _refused(self.faults)
             raise RetryableDeliveryError("push service unreachable")
         self.providers.receive(message)
         if self.faults.call_fault("provider_error_after"):
@@ -494,7 +517,8 @@ def make_people(
         script.append(_event(person, viewed, "product_viewed", properties={**product, "dwell_seconds": dwell}))
         cart = rng.random()
         if cart < 0.2:  # inside the 10 s `unless` window: no consult form
-            script.append(_event(person, viewed + timedelta(seconds=4), "add_to_cart", properties=product))
+            if "cart_in_unless_window" in inputs:
+                script.append(_event(person, viewed + timedelta(seconds=4), "add_to_cart", properties=product))
         elif cart < 0.45:  # later: the services journey converts, cart abandonment starts
             script.append(_event(person, viewed + timedelta(minutes=20), "add_to_cart", properties=product))
         merge = rng.random()
@@ -519,7 +543,7 @@ def make_people(
             )
             if rng.random() < 0.5:
                 script.append(
-                    _event(person, second + timedelta(minutes=2), "add_to_cart", device=devices[1], properties=product)
+                    _event(person, second + timedelta(minutes=20), "add_to_cart", device=devices[1], properties=product)
                 )
             at = second + timedelta(minutes=rng.randint(3, 20))
             script.append(
@@ -664,6 +688,7 @@ class Outcome:
     decided: Counter[str]  # "sent" steps per idempotency key
     not_delivered: Counter[str]  # "skipped"/"failed" steps per idempotency key
     step_rows: Counter[str]  # StepsTable rows per step key
+    steps: list[dict[str, str]]  # every StepsTable row, readable (for looking into a violation)
     open_enrollments: list[str]
     parked_records: int
     dead_letters: int
@@ -704,6 +729,7 @@ class Simulation:
         self.dead_letters = 0
         self.parked: list[str] = []
         self.hidden_until: dict[int, datetime] = {}
+        self.send_failures: list[datetime] = []
         self.errors: dict[str, str] = {}
         self.invocations = 0
         self.merges_during_wait = 0
@@ -1056,12 +1082,12 @@ class Simulation:
         return self._call(evaluate_handler.handler, {"Records": records}, faults_allowed)
 
     def _invoke_send(self, batch: list[QueuedMessage], faults_allowed: bool) -> Any:
+        self._lambda_deadlines_pass()
         event = {"Records": [_sqs_record(message, "send") for message in batch]}
         result = self._invoke_with_partner(
             "send", batch, faults_allowed, lambda: self._call(send_handler.handler, event, faults_allowed)
         )
-        if isinstance(result, Crash):
-            self._lambda_deadline_passes()
+        self._note_send_failure(result, [str(message.sequence) for message in batch])
         return result
 
     def _call(self, handler: Callable[..., Any], event: dict[str, Any], faults_allowed: bool) -> Any:
@@ -1171,15 +1197,25 @@ class Simulation:
     def _partner_call(self, handler: Callable[..., Any], event: dict[str, Any]) -> Callable[[], Any]:
         def call() -> Any:
             result = self._call(handler, event, faults_allowed=False)
-            if handler is send_handler.handler and isinstance(result, Crash):
-                self._lambda_deadline_passes()
+            if handler is send_handler.handler:
+                self._note_send_failure(result, [record["messageId"] for record in event["Records"]])
             return result
 
         return call
 
-    def _lambda_deadline_passes(self) -> None:
-        """By the time SQS redelivers (180 s), the crashed invocation's 30 s are over: Powertools'
-        in-progress record has expired. It counts real time; here it is moved by hand."""
+    def _note_send_failure(self, result: Any, identifiers: list[str]) -> None:
+        if _failed_ids(result, identifiers):
+            self.send_failures.append(self.clock.now())
+
+    def _lambda_deadlines_pass(self) -> None:
+        """Powertools keeps a stopped attempt's record "in progress" until that invocation's deadline
+        (30 s), by the real clock. Before a send invocation (none is running then), the records left
+        by attempts that stopped 30 s ago or more have expired, as they would have in AWS."""
+        now = self.clock.now()
+        due = [at for at in self.send_failures if now - at >= timedelta(seconds=LAMBDA_TIMEOUT_SECONDS)]
+        if not due:
+            return
+        self.send_failures = [at for at in self.send_failures if at not in due]
         items = self.dynamodb.scan(
             TableName=self.tables["IDEMPOTENCY_TABLE"],
             FilterExpression="#s = :p",
@@ -1200,7 +1236,9 @@ class Simulation:
         decided: Counter[str] = Counter()
         not_delivered: Counter[str] = Counter()
         step_rows: Counter[str] = Counter()
+        steps: list[dict[str, str]] = []
         for item in _scan(self.dynamodb, self.tables["STEPS_TABLE"]):
+            steps.append({name: value.get("S", value.get("N", "")) for name, value in item.items()})
             step_rows[item["sk"]["S"].split("#", 1)[1]] += 1
             key = item.get("idempotency_key", {}).get("S")
             outcome = item["outcome"]["S"]
@@ -1220,6 +1258,7 @@ class Simulation:
             decided=decided,
             not_delivered=not_delivered,
             step_rows=step_rows,
+            steps=sorted(steps, key=lambda step: step["sk"]),
             open_enrollments=sorted(open_enrollments),
             parked_records=self.parked_records,
             dead_letters=self.dead_letters,

@@ -38,6 +38,7 @@ def _outcome(**fields: object) -> faults.Outcome:
         "decided": Counter(),
         "not_delivered": Counter(),
         "step_rows": Counter(),
+        "steps": [],
         "open_enrollments": [],
         "parked_records": 0,
         "dead_letters": 0,

@@ -15,9 +15,9 @@ import pytest
 
 from tests import faults
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("fault_injection")]
+pytestmark = pytest.mark.integration
 
-VISITORS = 30
+VISITORS = 20
 SEED = 6
 
 

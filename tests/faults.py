@@ -133,12 +133,8 @@ INPUT_KINDS = {
 # Kinds that still find a defect on main: each names the defect and the branch fixing it. The
 # integrator removes the entry once that branch is merged. Nothing else is ever disabled.
 KNOWN_DEFECTS: dict[str, str] = {
-    # A stream record that fails with an error (not a crash) does not stop its batch: the device's
-    # later records in it (a login) run before the failed one is retried, so one device's events are
-    # processed out of order; with seed 6 and 20 visitors, a cart entry merged that way lost its
-    # first two steps. Nothing fixes it yet: evaluate should stop a stream batch at its first failure.
-    "stream_record_error": "stream records of one device processed out of order after a failed record "
-    "(evaluate_handler goes on past it); found by this harness, not fixed yet",
+    # None now. A stream record that failed with an error used not to stop its batch (a device's later
+    # records ran before it was retried); evaluate now stops a stream batch at its first failure.
 }
 
 # Faults that would exercise a documented limit, not a defect (docs/architecture.md, "Sends"): a

@@ -2,9 +2,10 @@
 
 A record the models or the engine refuse (footprint.services.poison) is poison: it goes to
 EvaluatePoisonQueue with its reason and counts as processed, never retried. Other failures are
-reported per record (partial batch response): the stream retries from the failed record, a bounded
-number of times, then hands the batch to the on-failure queue; a failed wake-up returns to
-TimersQueue and, after its receive limit, to the timers dead-letter queue.
+reported per record (partial batch response): a stream batch stops at its first failed record (the
+ones after it are reported failed unprocessed, so one visitor's events never run out of order), the
+stream retries from there a bounded number of times, then hands the batch to the on-failure queue;
+a failed wake-up returns to TimersQueue and, after its receive limit, to the timers dead-letter queue.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from footprint.adapters.wiring import evaluate_service, poison_queue
-from footprint.services.poison import PoisonTriage
+from footprint.services.poison import InStreamOrder, PoisonTriage
 
 logger = Logger()
 tracer = Tracer()
@@ -51,7 +52,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if records[0].get("eventSource") == "aws:dynamodb":
         handle = triage.guard("events_stream", sequence_number, lambda record: record.raw_event, on_event_record)
         response = process_partial_response(
-            event=event, record_handler=handle, processor=stream_processor, context=context
+            event=event, record_handler=InStreamOrder(handle), processor=stream_processor, context=context
         )
     else:
         handle = triage.guard(

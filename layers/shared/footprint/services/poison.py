@@ -87,3 +87,27 @@ class PoisonTriage:
             return []
         records, self.pending = self.pending, []
         return self.queue.park(records)
+
+
+class AfterAFailedRecordError(Exception):
+    """Not processed: an earlier record of this stream batch failed and will be retried first."""
+
+
+class InStreamOrder:
+    """Stops a stream batch at its first failed record. The stream retries from the lowest failed
+    sequence number, so the records after it come back anyway; processing them now would run a
+    visitor's later events (a login, a purchase) before the earlier one that failed. Poison records
+    do not count as failures (the triage inside ``handle`` sets them aside)."""
+
+    def __init__(self, handle: Callable[[Record], None]) -> None:
+        self.handle = handle
+        self.failed = False
+
+    def __call__(self, record: Record) -> None:
+        if self.failed:
+            raise AfterAFailedRecordError("an earlier record of this batch failed")
+        try:
+            self.handle(record)
+        except Exception:
+            self.failed = True
+            raise

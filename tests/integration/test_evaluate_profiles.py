@@ -86,12 +86,15 @@ def test_identify_through_the_stream_merges_history(tables: Tables) -> None:
     assert profile(tables, profile_id_for("demo", "anon", "v2")).merged_into == known.profile_id  # type: ignore[union-attr]
 
 
-def test_without_a_poison_queue_a_poison_record_fails_alone(tables: Tables) -> None:
+def test_without_a_poison_queue_a_poison_record_is_retried_and_the_batch_waits_behind_it(tables: Tables) -> None:
     # (With EvaluatePoisonQueue configured it is parked there instead: tests/integration/test_evaluate_poison.py.)
     good = store_event(tables, tracked(anonymous_id="v1"))
     poison = stream_record({"pk": {"S": "visitor#demo#x"}, "sk": {"S": "event#bad"}, "body": {"S": "{not json"}}, "bad")
     response = deliver(poison, good)
-    assert response == {"batchItemFailures": [{"itemIdentifier": "bad"}]}
+    good_id = good["dynamodb"]["SequenceNumber"]
+    assert response == {"batchItemFailures": [{"itemIdentifier": "bad"}, {"itemIdentifier": good_id}]}
+    assert profile(tables, profile_id_for("demo", "anon", "v1")) is None  # not before the record ahead of it
+    assert deliver(good) == {"batchItemFailures": []}
     assert profile(tables, profile_id_for("demo", "anon", "v1")) is not None
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from pydantic import ValidationError
 
@@ -93,7 +93,7 @@ class AfterAFailedRecordError(Exception):
     """Not processed: an earlier record of this stream batch failed and will be retried first."""
 
 
-class InStreamOrder:
+class InStreamOrder(Generic[Record]):
     """Stops a stream batch at its first failed record. The stream retries from the lowest failed
     sequence number, so the records after it come back anyway; processing them now would run a
     visitor's later events (a login, a purchase) before the earlier one that failed. Poison records

@@ -27,10 +27,9 @@ from footprint.email_links import InvalidLinkError, LinkClaims, message_links, v
 from footprint.models.events import TrackedEvent, check_event_timestamp
 from footprint.models.messages import DeliveryRecord
 from footprint.models.profile import Profile
+from footprint.services.send import live_profile
 
 logger = logging.getLogger(__name__)
-
-MAX_MERGE_REDIRECTS = 3
 
 
 class ProfileLookup(Protocol):
@@ -96,12 +95,7 @@ class ProfileEvents:
         return True
 
     def _live_profile(self, profile_id: str) -> Profile | None:
-        profile = self.profiles.get_profile(profile_id)
-        for _ in range(MAX_MERGE_REDIRECTS):
-            if profile is None or not profile.merged_into:
-                break
-            profile = self.profiles.get_profile(profile.merged_into)
-        return profile
+        return live_profile(self.profiles, profile_id)
 
 
 @dataclass(frozen=True)

@@ -433,12 +433,7 @@ class SendService:
             return DeliveryResult("failed", f"unexpected error: {type(error).__name__}: {error}"[:500])
 
     def _load_profile(self, profile_id: str) -> Profile | None:
-        profile = self.profiles.get_profile(profile_id)
-        for _ in range(MAX_MERGE_REDIRECTS):
-            if profile is None or not profile.merged_into:
-                break
-            profile = self.profiles.get_profile(profile.merged_into)
-        return profile
+        return live_profile(self.profiles, profile_id)
 
     def _record(self, message: OutgoingMessage, result: DeliveryResult, rendered: dict[str, Any]) -> DeliveryRecord:
         return DeliveryRecord(
@@ -490,6 +485,16 @@ class SendService:
             self.steps.record(step)
         except Exception:  # the delivery is settled; a lost step only makes the report less exact
             logger.exception("could not record the %s step of %s", outcome, message.idempotency_key)
+
+
+def live_profile(profiles: ProfileLookup, profile_id: str) -> Profile | None:
+    """The profile, or the known contact it was merged into (following at most MAX_MERGE_REDIRECTS)."""
+    profile = profiles.get_profile(profile_id)
+    for _ in range(MAX_MERGE_REDIRECTS):
+        if profile is None or not profile.merged_into:
+            break
+        profile = profiles.get_profile(profile.merged_into)
+    return profile
 
 
 def _storable(rendered: dict[str, Any]) -> dict[str, Any]:

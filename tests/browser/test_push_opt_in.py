@@ -164,3 +164,42 @@ def wait_for_notifications(visit: Visit) -> list[dict[str, Any]]:
             return shown
         visit.page.wait_for_timeout(50)
     raise AssertionError("the service worker showed no notification")
+
+
+def test_a_visitor_who_turns_notifications_off_is_no_longer_pushed(stack: LocalStack, browser: Chromium) -> None:
+    keys = PushKeys()
+    subscription = {
+        "endpoint": "http://127.0.0.1:9/push/visitor-2",
+        "expirationTime": None,
+        "keys": {"p256dh": b64url(public_point(keys.private_key)), "auth": b64url(keys.auth_secret)},
+    }
+    shop_origin = f"http://localhost:{urlsplit(stack.api_url).port}"
+    context = browser.new_context(timezone_id=VISITOR_TIMEZONE, locale=VISITOR_LOCALE)
+    context.set_default_timeout(BROWSER_TIMEOUT_MS)
+    context.grant_permissions(["notifications"], origin=shop_origin)
+    try:
+        page = context.new_page()
+        page.add_init_script(f"({LOOPBACK_PUSH_MANAGER})({json.dumps(subscription)})")
+        visit = Visit(page)
+        visit.open(shop_url(stack, "index.html"))
+        anonymous_id = visit.anonymous_id
+        visit.page.get_by_role("button", name="Nhận thông báo").click()
+        visit.page.get_by_text("Đã bật thông báo.").wait_for()
+        stack.wait_until(
+            lambda: (profile := stored_profile(stack, anonymous_id)) and profile.web_push_subscriptions,
+            message="the profile has no push subscription",
+        )
+
+        assert visit.page.evaluate("footprint.push.unsubscribe()") is True
+
+        [unsubscribed] = stack.wait_until(
+            lambda: events_named(stack, anonymous_id, "web_push_unsubscribed"), message="no web_push_unsubscribed"
+        )
+        assert unsubscribed["properties"]["endpoint"] == subscription["endpoint"]
+        stack.wait_until(
+            lambda: (profile := stored_profile(stack, anonymous_id)) and not profile.web_push_subscriptions,
+            message="the subscription is still on the profile",
+        )
+        assert visit.page.evaluate("footprint.push.unsubscribe()") is False  # nothing left to turn off
+    finally:
+        context.close()

@@ -12,6 +12,8 @@ real service worker receives it through the DevTools protocol (``ServiceWorker.d
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -51,22 +53,32 @@ def test_a_visitor_who_allowed_notifications_gets_the_reminder_a_day_later_and_i
 ) -> None:
     keys = PushKeys()
     with PushService() as push_service:
-        subscription = {
-            "endpoint": f"{push_service.origin}/push/visitor-1",
-            "expirationTime": None,
-            "keys": {"p256dh": b64url(public_point(keys.private_key)), "auth": b64url(keys.auth_secret)},
-        }
-        shop_origin = f"http://localhost:{urlsplit(stack.api_url).port}"
-        context = browser.new_context(timezone_id=VISITOR_TIMEZONE, locale=VISITOR_LOCALE)
-        context.set_default_timeout(BROWSER_TIMEOUT_MS)
-        context.grant_permissions(["notifications"], origin=shop_origin)
-        try:
-            page = context.new_page()
-            page.add_init_script(f"({LOOPBACK_PUSH_MANAGER})({json.dumps(subscription)})")
-            visit = Visit(page)
+        subscription = push_subscription(f"{push_service.origin}/push/visitor-1", keys)
+        with notifications_allowed(stack, browser, subscription) as visit:
             run_the_scenario(stack, visit, keys, push_service, subscription)
-        finally:
-            context.close()
+
+
+def push_subscription(endpoint: str, keys: PushKeys) -> dict[str, Any]:
+    return {
+        "endpoint": endpoint,
+        "expirationTime": None,
+        "keys": {"p256dh": b64url(public_point(keys.private_key)), "auth": b64url(keys.auth_secret)},
+    }
+
+
+@contextmanager
+def notifications_allowed(stack: LocalStack, browser: Chromium, subscription: dict[str, Any]) -> Iterator[Visit]:
+    """A page whose visitor has allowed notifications and whose PushManager answers ``subscription``."""
+    shop_origin = f"http://localhost:{urlsplit(stack.api_url).port}"
+    context = browser.new_context(timezone_id=VISITOR_TIMEZONE, locale=VISITOR_LOCALE)
+    context.set_default_timeout(BROWSER_TIMEOUT_MS)
+    context.grant_permissions(["notifications"], origin=shop_origin)
+    try:
+        page = context.new_page()
+        page.add_init_script(f"({LOOPBACK_PUSH_MANAGER})({json.dumps(subscription)})")
+        yield Visit(page)
+    finally:
+        context.close()
 
 
 def run_the_scenario(
@@ -167,20 +179,8 @@ def wait_for_notifications(visit: Visit) -> list[dict[str, Any]]:
 
 
 def test_a_visitor_who_turns_notifications_off_is_no_longer_pushed(stack: LocalStack, browser: Chromium) -> None:
-    keys = PushKeys()
-    subscription = {
-        "endpoint": "http://127.0.0.1:9/push/visitor-2",
-        "expirationTime": None,
-        "keys": {"p256dh": b64url(public_point(keys.private_key)), "auth": b64url(keys.auth_secret)},
-    }
-    shop_origin = f"http://localhost:{urlsplit(stack.api_url).port}"
-    context = browser.new_context(timezone_id=VISITOR_TIMEZONE, locale=VISITOR_LOCALE)
-    context.set_default_timeout(BROWSER_TIMEOUT_MS)
-    context.grant_permissions(["notifications"], origin=shop_origin)
-    try:
-        page = context.new_page()
-        page.add_init_script(f"({LOOPBACK_PUSH_MANAGER})({json.dumps(subscription)})")
-        visit = Visit(page)
+    subscription = push_subscription("http://127.0.0.1:9/push/visitor-2", PushKeys())
+    with notifications_allowed(stack, browser, subscription) as visit:
         visit.open(shop_url(stack, "index.html"))
         anonymous_id = visit.anonymous_id
         visit.page.get_by_role("button", name="Nhận thông báo").click()
@@ -201,5 +201,3 @@ def test_a_visitor_who_turns_notifications_off_is_no_longer_pushed(stack: LocalS
             message="the subscription is still on the profile",
         )
         assert visit.page.evaluate("footprint.push.unsubscribe()") is False  # nothing left to turn off
-    finally:
-        context.close()

@@ -37,7 +37,7 @@ from footprint.adapters.channels.onsite import OnsiteInboxSender
 from footprint.adapters.channels.secrets import SecretJson, SecretKey
 from footprint.adapters.channels.sms import SmsRelaySender, SnsSmsSender, TokenSource, no_token
 from footprint.adapters.channels.web_push import CachedVapidKeys, WebPushSender
-from footprint.adapters.channels.webhook import SigningSecret, WebhookSender, no_signing_secret
+from footprint.adapters.channels.webhook import WebhookSender
 from footprint.adapters.channels.zalo_tokens import DynamoTokenStore, ZaloAccessTokens
 from footprint.adapters.channels.zalo_zns import ZaloZnsRelaySender, ZaloZnsSender
 from footprint.adapters.outbox import DynamoOutbox
@@ -142,7 +142,7 @@ def channels(settings: Settings) -> dict[MessageChannel, ChannelSender]:
         "onsite_push": onsite,
         "webhook": WebhookSender(
             current_clock(),
-            _webhook_signing_secret(settings.webhook_secret_name),
+            _secret_field(settings.webhook_secret_name, "signing_secret"),
             allow_loopback=settings.allow_loopback_destinations,
         ),
     }
@@ -161,7 +161,9 @@ def channels(settings: Settings) -> dict[MessageChannel, ChannelSender]:
     if settings.sms_provider == "sns":
         configured["sms"] = SnsSmsSender(sns())
     elif settings.sms_provider_url:
-        configured["sms"] = SmsRelaySender(settings.sms_provider_url, _token(settings.sms_provider_secret_name))
+        configured["sms"] = SmsRelaySender(
+            settings.sms_provider_url, _secret_field(settings.sms_provider_secret_name, "token")
+        )
     if settings.zalo_zns_secret_name:
         tokens = ZaloAccessTokens(
             DynamoTokenStore(dynamodb(), settings.config_table),
@@ -172,21 +174,9 @@ def channels(settings: Settings) -> dict[MessageChannel, ChannelSender]:
         development = settings.zalo_zns_mode == "development"
         configured["zalo_zns"] = ZaloZnsSender(tokens, url=settings.zalo_zns_api_url, development=development)
     elif settings.zalo_zns_provider_url:
-        zns_token = _token(settings.zalo_zns_provider_secret_name)
+        zns_token = _secret_field(settings.zalo_zns_provider_secret_name, "token")
         configured["zalo_zns"] = ZaloZnsRelaySender(settings.zalo_zns_provider_url, zns_token)
     return configured
-
-
-def _webhook_signing_secret(secret_name: str) -> SigningSecret:
-    if not secret_name:
-        return no_signing_secret
-    secret = SecretJson(secrets(), secret_name)
-
-    def signing_secret() -> str | None:
-        value: Any = secret().get("signing_secret")
-        return str(value) if value else None
-
-    return signing_secret
 
 
 def link_signer(settings: Settings) -> LinkSigner | None:
@@ -196,16 +186,18 @@ def link_signer(settings: Settings) -> LinkSigner | None:
     return LinkSigner(settings.public_api_url, SecretKey(secrets(), settings.email_link_secret_name))
 
 
-def _token(secret_name: str) -> TokenSource:
+def _secret_field(secret_name: str, field: str) -> TokenSource:
+    """One field of a JSON secret (a relay's ``token``, the webhooks' ``signing_secret``), read when
+    needed and cached like the secret; None when no secret is named."""
     if not secret_name:
         return no_token
     secret = SecretJson(secrets(), secret_name)
 
-    def token() -> str | None:
-        value: Any = secret().get("token")
-        return str(value) if value else None
+    def value() -> str | None:
+        found: Any = secret().get(field)
+        return str(found) if found else None
 
-    return token
+    return value
 
 
 @cache

@@ -168,6 +168,23 @@ def simulation_bodies(valid_yaml: str, rng: random.Random, count: int) -> Iterat
     yield from _mutations(rng, count, request, json.dumps)
 
 
+def source_bodies(rng: random.Random, count: int) -> Iterator[tuple[str, str]]:
+    """(what it is, the body text) for POST /admin/sources and PUT .../origins."""
+
+    def request() -> dict[str, Any]:
+        return {"source_id": "shop", "name": "Shop", "allowed_origins": ["https://shop.example.com"],
+                "limits": {"events_per_second": 10}, "identity_secret": True}  # fmt: skip
+
+    yield ("deep list", deep_json(100_000))
+    yield ("deep object", deep_json(100_000, "object"))
+    yield ("huge int", f'{{"source_id": "shop", "limits": {{"events_per_day": {HUGE_INT}}}}}')
+    for origin in ["https://shop.example.com/x", "javascript:alert(1)", "*" * 5_000, "\u0000", "", " "]:
+        yield (f"origin {origin[:12]!r}", json.dumps({"source_id": "shop", "allowed_origins": [origin]}))
+    for name in NAMES:
+        yield (f"source id {name[:10]!r}", json.dumps({"source_id": name}))
+    yield from _mutations(rng, count, request, json.dumps)
+
+
 QUERY_VALUES = ["", "0", "-1", "nan", HUGE_INT, "9999-12-31T23:59:59Z", "0001-01-01", "\u0000", "x" * 5_000, "1e999"]
 
 

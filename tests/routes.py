@@ -35,4 +35,9 @@ ADMIN_ROUTES = {
     ("POST", "/admin/journeys/{journey_id}/pause"),
     ("POST", "/admin/journeys/{journey_id}/resume"),
     ("GET", "/admin/journeys/{journey_id}/report"),
+    ("GET", "/admin/sources"),
+    ("POST", "/admin/sources"),
+    ("POST", "/admin/sources/keys/{key_id}/rotate"),
+    ("POST", "/admin/sources/keys/{key_id}/revoke"),
+    ("PUT", "/admin/sources/keys/{key_id}/origins"),
 }

@@ -9,6 +9,11 @@ Routes (every body is at most 256 KB):
 - POST /admin/journeys/{journey_id}/resume      ?version=N (default: the latest published)
 - POST /admin/journeys/simulate                 body: {"journey": YAML, "events": [...], "until": "30d"} -> timeline
 - GET  /admin/journeys/{journey_id}/report      ?version=N&since=T&until=T: the funnel from the recorded steps
+- GET  /admin/sources                           write keys and their sources (?source_id=)
+- POST /admin/sources                           body: {"source_id", "name", "allowed_origins", "trusted", ...} -> 201
+- POST /admin/sources/keys/{key_id}/rotate      ?grace=24h: a new key; the old one works until the grace ends
+- POST /admin/sources/keys/{key_id}/revoke      the key stops working (within the tracking API's source cache)
+- PUT  /admin/sources/keys/{key_id}/origins     body: {"allowed_origins": [...]}
 
 Every refusal is ``{"error": {"code", "reason", "errors"}}`` with a 4xx status, as on the tracking API.
 """
@@ -25,7 +30,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from footprint.adapters.journey_catalog import JourneyVersionExistsError, UnknownJourneyError
-from footprint.adapters.wiring import journey_admin
+from footprint.adapters.wiring import journey_admin, source_admin
 from footprint.http_api import JsonResponse, answer_unknown_routes_and_bugs, error_response, json_response
 from footprint.services.admin import (
     AdminError,
@@ -34,9 +39,11 @@ from footprint.services.admin import (
     InvalidSimulationError,
     JourneyNotFoundError,
     RequestTooLargeError,
+    parse_json_object,
     parse_version,
     request_text,
 )
+from footprint.services.sources import InvalidSourceError, KeyRevokedError, UnknownKeyError, parse_grace
 
 logger = Logger()
 tracer = Tracer()
@@ -48,6 +55,9 @@ STATUS_BY_ERROR: dict[type[AdminError], HTTPStatus] = {
     RequestTooLargeError: HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
     InvalidJourneyError: HTTPStatus.UNPROCESSABLE_ENTITY,
     InvalidSimulationError: HTTPStatus.UNPROCESSABLE_ENTITY,
+    InvalidSourceError: HTTPStatus.UNPROCESSABLE_ENTITY,
+    UnknownKeyError: HTTPStatus.NOT_FOUND,
+    KeyRevokedError: HTTPStatus.CONFLICT,
 }
 
 
@@ -113,6 +123,40 @@ def report_journey(journey_id: str) -> JsonResponse:
     return answer(journey_admin().report(journey_id, version, since=query("since"), until=query("until")))
 
 
+@app.get("/admin/sources")
+def list_sources() -> JsonResponse:
+    keys = source_admin().list_keys(app.current_event.get_query_string_value("source_id") or None)
+    return answer({"keys": [key.model_dump(mode="json") for key in keys]})
+
+
+@app.post("/admin/sources")
+def create_source() -> JsonResponse:
+    created = source_admin().create(parse_json_object(body()))
+    logger.info("write key created", extra={"key_id": created.key.key_id, "caller": caller()})
+    return answer(created, HTTPStatus.CREATED)
+
+
+@app.post("/admin/sources/keys/<key_id>/rotate")
+def rotate_source_key(key_id: str) -> JsonResponse:
+    created = source_admin().rotate(key_id, parse_grace(app.current_event.get_query_string_value("grace")))
+    logger.info("write key rotated", extra={"key_id": key_id, "new_key_id": created.key.key_id, "caller": caller()})
+    return answer(created, HTTPStatus.CREATED)
+
+
+@app.post("/admin/sources/keys/<key_id>/revoke")
+def revoke_source_key(key_id: str) -> JsonResponse:
+    revoked = source_admin().revoke(key_id)
+    logger.info("write key revoked", extra={"key_id": key_id, "caller": caller()})
+    return answer(revoked)
+
+
+@app.put("/admin/sources/keys/<key_id>/origins")
+def set_source_key_origins(key_id: str) -> JsonResponse:
+    changed = source_admin().set_origins(key_id, parse_json_object(body()))
+    logger.info("write key origins changed", extra={"key_id": key_id, "caller": caller()})
+    return answer(changed)
+
+
 @app.exception_handler(AdminError)
 def refused(error: AdminError) -> JsonResponse:
     status = next(
@@ -133,7 +177,7 @@ def unknown_journey(error: UnknownJourneyError) -> JsonResponse:
     return error_response(HTTPStatus.NOT_FOUND, "unknown_journey", str(error))
 
 
-answer_unknown_routes_and_bugs(app, logger, "see GET /admin/journeys and POST /admin/journeys/...")
+answer_unknown_routes_and_bugs(app, logger, "see GET /admin/journeys, GET /admin/sources and their POST routes")
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -5,6 +5,7 @@
     footprint publish journeys/services-consult.yaml            # the local stack (make run)
     footprint publish --stack footprint-prod journeys/x.yaml     # a deployed stack (AWS credentials)
     footprint list | pause ID | resume ID [--version N]
+    footprint sources list | create SOURCE_ID --origin https://shop.example | rotate KEY_ID | revoke KEY_ID
     footprint report services-consult [--version N] [--since T] [--until T]   # the funnel of recorded steps
 
 ``simulate`` reads one JSON object per line (the format of ``footprint.services.simulation``, which
@@ -84,10 +85,7 @@ def _parser() -> argparse.ArgumentParser:
         ("resume", "let visitors enter a journey again", cmd_resume),
     ):
         command = commands.add_parser(name, help=helptext)
-        target = command.add_mutually_exclusive_group()
-        target.add_argument("--local", metavar="URL", nargs="?", const=DEFAULT_LOCAL, help="the local stack (default)")
-        target.add_argument("--stack", help="a deployed CloudFormation stack, read with your AWS credentials")
-        target.add_argument("--config-table", help="the ConfigTable name, with your AWS credentials")
+        _target_options(command)
         if name == "publish":
             command.add_argument("files", nargs="+", type=Path)
         elif name in ("pause", "resume"):
@@ -95,6 +93,8 @@ def _parser() -> argparse.ArgumentParser:
             if name == "resume":
                 command.add_argument("--version", type=int)
         command.set_defaults(run=func)
+
+    _sources_parser(commands)
 
     report = commands.add_parser("report", help="the funnel of a journey from its recorded steps")
     report.add_argument("journey_id")
@@ -109,6 +109,109 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--config-table", help="with --steps-table: the ConfigTable, for the journey's node order")
     report.set_defaults(run=cmd_report)
     return parser
+
+
+def _target_options(command: argparse.ArgumentParser) -> None:
+    """Which stack's ConfigTable a command works on: the local one unless told otherwise."""
+    target = command.add_mutually_exclusive_group()
+    target.add_argument("--local", metavar="URL", nargs="?", const=DEFAULT_LOCAL, help="the local stack (default)")
+    target.add_argument("--stack", help="a deployed CloudFormation stack, read with your AWS credentials")
+    target.add_argument("--config-table", help="the ConfigTable name, with your AWS credentials")
+
+
+def _sources_parser(commands: Any) -> None:
+    sources = commands.add_parser("sources", help="create, list, rotate and revoke write keys and their origins")
+    actions = sources.add_subparsers(required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="every write key, its source, origins and status")
+    listing.add_argument("--source-id", help="only this source's keys")
+    create = actions.add_parser("create", help="a new write key (shown once, with its identity secret)")
+    create.add_argument("source_id", help="the source: a site, an app or a backend (a-z, 0-9, - and _)")
+    create.add_argument("--name", default="")
+    create.add_argument("--origin", action="append", default=[], help="an allowed browser origin (repeatable)")
+    create.add_argument("--trusted", action="store_true", help="a backend key: trusted, no browser origin")
+    create.add_argument("--identity-secret", action="store_true", help="also make a secret to sign userIds with")
+    rotate = actions.add_parser("rotate", help="a new key with the same settings; the old one ends after --grace")
+    rotate.add_argument("key_id")
+    rotate.add_argument("--grace", default="24h", help="how long the old key keeps working (default 24h)")
+    revoke = actions.add_parser("revoke", help="the key stops working")
+    revoke.add_argument("key_id")
+    origins = actions.add_parser("origins", help="replace a key's allowed origins")
+    origins.add_argument("key_id")
+    origins.add_argument("--origin", action="append", default=[], help="an allowed browser origin (repeatable)")
+    for action in (listing, create, rotate, revoke, origins):
+        _target_options(action)
+        action.add_argument("--json", action="store_true", help="print the answer as JSON")
+        action.set_defaults(run=cmd_sources, action=action.prog.rsplit(" ", 1)[-1])
+
+
+def cmd_sources(args: argparse.Namespace, out: TextIO) -> int:
+    import boto3
+
+    from footprint import clock
+    from footprint.adapters.source_keys import DynamoSourceKeyStore
+    from footprint.services.admin import AdminError
+    from footprint.services.sources import SourceAdmin, parse_grace
+
+    table = args.config_table or _stack_tables(args).get("ConfigTable")
+    if not table:
+        raise CliError(f"stack {args.stack} has no ConfigTableName output")
+    admin = SourceAdmin(DynamoSourceKeyStore(boto3.client("dynamodb"), table), now=clock.now)
+    answer: Any
+    try:
+        match args.action:
+            case "list":
+                answer = admin.list_keys(args.source_id)
+            case "create":
+                body = {
+                    "source_id": args.source_id,
+                    "name": args.name,
+                    "allowed_origins": args.origin,
+                    "trusted": args.trusted,
+                    "identity_secret": args.identity_secret,
+                }
+                answer = admin.create(body)
+            case "rotate":
+                answer = admin.rotate(args.key_id, parse_grace(args.grace))
+            case "revoke":
+                answer = admin.revoke(args.key_id)
+            case _:
+                answer = admin.set_origins(args.key_id, {"allowed_origins": args.origin})
+    except AdminError as error:
+        problems = "".join(f"\n  {problem['location']}: {problem['message']}" for problem in error.errors)
+        raise CliError(f"{error.reason}{problems}") from error
+    if args.json:
+        dumped = (
+            [key.model_dump(mode="json") for key in answer]
+            if isinstance(answer, list)
+            else answer.model_dump(mode="json")
+        )
+        print(json.dumps(dumped, indent=2, ensure_ascii=False), file=out)
+        return 0
+    for line in _source_lines(answer):
+        print(line, file=out)
+    return 0
+
+
+def _source_lines(answer: Any) -> list[str]:
+    from footprint.services.sources import CreatedKey
+
+    if isinstance(answer, CreatedKey):
+        lines = [f"write key {answer.key.write_key}  (key_id {answer.key.key_id}, source {answer.key.source_id})"]
+        if answer.identity_secret:
+            lines.append(f"identity secret {answer.identity_secret}  (keep it on your backend; shown once)")
+        if answer.replaced:
+            lines.append(
+                f"old key {answer.replaced.key_id} works until {answer.replaced.expires_at:%Y-%m-%d %H:%M} UTC"
+            )
+        return lines
+    keys = answer if isinstance(answer, list) else [answer]
+    if not keys:
+        return ["no write keys"]
+    return [
+        f"{key.key_id}  {key.source_id:<16} {key.status:<9} {'trusted' if key.trusted else 'browser':<8} "
+        f"{key.write_key:<34} {', '.join(key.allowed_origins) or '-'}"
+        for key in keys
+    ]
 
 
 def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:

@@ -15,7 +15,7 @@ import track_handler
 from footprint.engine import EventInput
 from footprint.models.events import TrackedEvent
 from tests.api_gateway import HttpResult, http_api_event, http_result
-from tests.hostile import QUERY_VALUES, SEED, journey_yaml_bodies, simulation_bodies, tracking_bodies
+from tests.hostile import QUERY_VALUES, SEED, journey_yaml_bodies, simulation_bodies, source_bodies, tracking_bodies
 from tests.integration.conftest import Tables
 from tests.integration.test_admin_handler import SERVICES_YAML, AdminApi, admin
 from tests.lambda_context import lambda_context
@@ -80,6 +80,29 @@ def test_hostile_simulations_never_get_a_5xx(admin: AdminApi) -> None:
     rng = random.Random(SEED)
     for what, body in simulation_bodies(SERVICES_YAML, rng, count=60):
         assert_json_answer(admin.call("POST", "/admin/journeys/simulate", body, content_type="application/json"), what)
+
+
+def test_hostile_sources_never_get_a_5xx(admin: AdminApi) -> None:
+    rng = random.Random(SEED)
+    created = admin.call("POST", "/admin/sources", '{"source_id": "shop"}', content_type="application/json")
+    key_id = created.body["key"]["key_id"]
+    for what, body in source_bodies(rng, count=60):
+        assert_json_answer(admin.call("POST", "/admin/sources", body, content_type="application/json"), what)
+        origins = admin.call(
+            "PUT", "/admin/sources/keys/{key_id}/origins", body, path_parameters={"key_id": key_id},
+            content_type="application/json",
+        )  # fmt: skip
+        assert_json_answer(origins, f"origins {what}")
+    for value in [*QUERY_VALUES, "../config", "journey/x"]:
+        for action in ("rotate", "revoke"):
+            result = admin.call("POST", f"/admin/sources/keys/{{key_id}}/{action}", path_parameters={"key_id": value})
+            assert_json_answer(result, f"{action} {value[:12]!r}")
+        rotate = admin.call(
+            "POST", "/admin/sources/keys/{key_id}/rotate", path_parameters={"key_id": key_id}, query={"grace": value}
+        )
+        assert_json_answer(rotate, f"rotate grace={value[:12]!r}")
+        listed = admin.call("GET", "/admin/sources", query={"source_id": value})
+        assert_json_answer(listed, f"list source_id={value[:12]!r}")
 
 
 def test_hostile_path_and_query_values_never_get_a_5xx(admin: AdminApi) -> None:

@@ -525,16 +525,17 @@ def test_config_table_items_are_reachable_only_by_their_kind_of_key(resources: d
     )
     for role in (evaluate, admin):
         assert_keys_match(leading_keys(role, "dynamodb:GetItem", config), journey_ids, [keys.source_parameter("k")])
+    # Admin publishes journeys and manages write keys, never a quota counter or a token.
     assert_keys_match(
         leading_keys(admin, "dynamodb:PutItem", config),
-        journey_ids,
-        [keys.source_parameter("k"), keys.quota_counter("shop", T0.date())],
+        [*journey_ids, keys.source_parameter("k")],
+        [keys.quota_counter("shop", T0.date()), TOKEN_ITEM_ID],
     )
     for action in ("dynamodb:GetItem", "dynamodb:UpdateItem"):
         assert_keys_match(
             leading_keys(send, action, config), [TOKEN_ITEM_ID], [keys.source_parameter("k"), *journey_ids]
         )
-    # A Scan names no key: the one grant without a key condition, and it projects only ids (journey_catalog).
+    # A Scan names no key: the one grant without a key condition (journey ids, source keys).
     assert conditions(admin, "dynamodb:Scan", config) == [{}]
 
 

@@ -55,6 +55,14 @@ class TestTrigger:
         assert Visitor(journey, profile(city="Hà Nội")).does("product_viewed").changed
         assert Visitor(journey, profile(city="Huế")).does("product_viewed").note == "not_triggered"
 
+    def test_a_journey_limited_to_sources_takes_only_their_visitors(self) -> None:
+        journey = flow(sources=["shop"])
+        shop_visitor = profile().model_copy(update={"source_id": "shop"})
+        blog_visitor = profile().model_copy(update={"source_id": "blog"})
+        assert Visitor(journey, shop_visitor).does("product_viewed").changed
+        assert Visitor(journey, blog_visitor).does("product_viewed").note == "source_not_included"
+        assert Visitor(flow(), blog_visitor).does("product_viewed").changed  # no list: every source
+
     @pytest.mark.parametrize("status", ["draft", "paused"])
     def test_only_active_journeys_take_new_visitors(self, status: str) -> None:
         decision = Visitor(flow(status=status)).does("product_viewed")

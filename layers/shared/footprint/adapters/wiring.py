@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from footprint.services.ingest import IngestService
     from footprint.services.onsite import OnsiteService
     from footprint.services.poison import PoisonQueue
+    from footprint.services.sources import SourceAdmin
 
 
 @cache
@@ -117,6 +118,16 @@ def journey_admin() -> JourneyAdmin:
 
 
 @cache
+def source_admin() -> SourceAdmin:
+    """Write keys for the admin API (consistent reads: an admin reads what it just wrote)."""
+    from footprint import clock
+    from footprint.adapters.source_keys import DynamoSourceKeyStore
+    from footprint.services.sources import SourceAdmin
+
+    return SourceAdmin(DynamoSourceKeyStore(dynamodb(), get_settings().config_table), now=clock.now)
+
+
+@cache
 def evaluate_service() -> EvaluateService:
     from aws_lambda_powertools import Metrics
 
@@ -178,6 +189,7 @@ def reset() -> None:
         onsite_service,
         journey_catalog,
         journey_admin,
+        source_admin,
         evaluate_service,
         poison_queue,
         get_settings,

@@ -17,7 +17,7 @@ Public API
     ``UpdateProfile(set_attributes, add_tags, remove_tags, lifecycle_stage)``,
     ``RecordStep(key, node_id, outcome, detail, ...)``. Not ``changed``: write nothing (``note``:
     duplicate_input, stale_wake_up, not_triggered, re_entry_not_allowed, no_effect,
-    journey_not_active, early_wake_up — the last one re-schedules the same wake-up).
+    journey_not_active, source_not_included, early_wake_up — the last one re-schedules the same wake-up).
 
 ``relevant_events(journey) -> frozenset[str]``
     Event names the journey reacts to; other events need not load its enrollments.

@@ -177,6 +177,8 @@ def _try_entry(
         and matches_audience(trigger.audience, profile)
     ):
         return Decision(enrollment=previous, note="not_triggered")
+    if journey.sources and profile.source_id not in journey.sources:
+        return Decision(enrollment=previous, note="source_not_included")
     if previous is not None and not _may_re_enter(journey, previous, now):
         return Decision(enrollment=previous, note="re_entry_not_allowed")
 

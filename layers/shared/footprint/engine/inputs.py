@@ -97,6 +97,8 @@ class ProfileView(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     id: str
+    # The source (site or app) the profile belongs to, for journeys limited to some sources.
+    source_id: str | None = None
     timezone: str | None = None
     attributes: dict[str, Any] = Field(default_factory=dict)
     tags: list[str] = Field(default_factory=list)
@@ -148,6 +150,7 @@ class ProfileView(BaseModel):
         )
         return cls(
             id=profile.profile_id,
+            source_id=profile.source_id,
             timezone=profile.timezone,
             attributes={key: value for key, value in attributes.items() if value is not None},
             tags=list(profile.tags),

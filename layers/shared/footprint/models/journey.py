@@ -683,6 +683,8 @@ class Journey(_Strict):
     status: Literal["draft", "active", "paused"] = "draft"
     version: int = Field(ge=1)
     description: str = ""
+    # The sources (their source_id) whose visitors may enter; empty: every source of the stack.
+    sources: list[str] = Field(default_factory=list)
     # The stage model the nodes' `stage` tags refer to: AIDA, ACCSR, ACPRA, value-journey...
     stage_model: str | None = None
     # For visitors whose profile has no (valid) time zone.

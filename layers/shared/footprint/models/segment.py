@@ -240,6 +240,15 @@ class Source(BaseModel):
     # set addresses and consent directly (see the trust model in docs/architecture.md). A trusted
     # source accepts no browser origin, so a key pasted into a page by mistake fails loudly.
     trusted: bool = False
+    # The key's life (footprint.services.sources): a key rotated out keeps working until
+    # ``expires_at`` (the grace period for pages still cached with it); a revoked one never again.
+    created_at: UtcDatetime | None = None
+    expires_at: UtcDatetime | None = None
+    revoked_at: UtcDatetime | None = None
+
+    def usable_at(self, now: datetime) -> bool:
+        """Whether the tracking API accepts this write key at ``now``."""
+        return self.revoked_at is None and (self.expires_at is None or now < self.expires_at)
 
     @model_validator(mode="after")
     def _trusted_keys_stay_off_pages(self) -> Source:

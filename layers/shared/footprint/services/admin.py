@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
@@ -268,6 +269,19 @@ def request_text(body: str | None, is_base64_encoded: bool) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise InvalidRequestError("invalid_encoding", "the body must be UTF-8 text") from error
+
+
+def parse_json_object(text: str) -> dict[str, Any]:
+    """A JSON object body (an empty body is an empty object)."""
+    if not text.strip():
+        return {}
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError) as error:  # RecursionError: nesting deeper than the parser goes
+        raise InvalidRequestError("invalid_json", f"the body is not JSON: {error}") from error
+    if not isinstance(value, dict):
+        raise InvalidRequestError("invalid_json", "the body must be a JSON object")
+    return value
 
 
 def parse_version(value: str | None) -> int | None:

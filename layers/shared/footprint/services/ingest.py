@@ -210,6 +210,10 @@ class IngestService:
             source = self.sources.find_source(write_key)
         if source is None:
             raise UnauthorizedError("unknown_write_key", "no source has this write key")
+        if not source.usable_at(self.now()):
+            raise UnauthorizedError(
+                "write_key_revoked", "this write key was revoked or rotated out: use the source's current key"
+            )
         return source
 
 

@@ -214,7 +214,7 @@ class OnsiteService:
         source = None
         if 0 < len(write_key) <= MAX_WRITE_KEY_LENGTH and write_key.isprintable():
             source = self.sources.find_source(write_key)
-        if source is None:
+        if source is None or not source.usable_at(self.now()):
             raise NotFoundError("unknown_write_key", "no source has this write key")
         check_origin(source, origin)
         body = {

@@ -40,4 +40,6 @@ ADMIN_ROUTES = {
     ("POST", "/admin/sources/keys/{key_id}/rotate"),
     ("POST", "/admin/sources/keys/{key_id}/revoke"),
     ("PUT", "/admin/sources/keys/{key_id}/origins"),
+    ("POST", "/admin/people/export"),
+    ("POST", "/admin/people/delete"),
 }

@@ -14,6 +14,8 @@ Routes (every body is at most 256 KB):
 - POST /admin/sources/keys/{key_id}/rotate      ?grace=24h: a new key; the old one works until the grace ends
 - POST /admin/sources/keys/{key_id}/revoke      the key stops working (within the tracking API's source cache)
 - PUT  /admin/sources/keys/{key_id}/origins     body: {"allowed_origins": [...]}
+- POST /admin/people/export                     body: {"source_id", "user_id" | "anonymous_id" | "profile_id"}
+- POST /admin/people/delete                     the same body -> the deletion record
 
 Every refusal is ``{"error": {"code", "reason", "errors"}}`` with a 4xx status, as on the tracking API.
 """
@@ -30,7 +32,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from footprint.adapters.journey_catalog import JourneyVersionExistsError, UnknownJourneyError
-from footprint.adapters.wiring import journey_admin, source_admin
+from footprint.adapters.wiring import data_rights, journey_admin, source_admin
 from footprint.http_api import JsonResponse, answer_unknown_routes_and_bugs, error_response, json_response
 from footprint.services.admin import (
     AdminError,
@@ -43,6 +45,7 @@ from footprint.services.admin import (
     parse_version,
     request_text,
 )
+from footprint.services.data_rights import PersonNotFoundError
 from footprint.services.sources import InvalidSourceError, KeyRevokedError, UnknownKeyError, parse_grace
 
 logger = Logger()
@@ -58,6 +61,7 @@ STATUS_BY_ERROR: dict[type[AdminError], HTTPStatus] = {
     InvalidSourceError: HTTPStatus.UNPROCESSABLE_ENTITY,
     UnknownKeyError: HTTPStatus.NOT_FOUND,
     KeyRevokedError: HTTPStatus.CONFLICT,
+    PersonNotFoundError: HTTPStatus.NOT_FOUND,
 }
 
 
@@ -155,6 +159,19 @@ def set_source_key_origins(key_id: str) -> JsonResponse:
     changed = source_admin().set_origins(key_id, parse_json_object(body()))
     logger.info("write key origins changed", extra={"key_id": key_id, "caller": caller()})
     return answer(changed)
+
+
+# POST, not GET: a person's ids stay out of URLs and access logs.
+@app.post("/admin/people/export")
+def export_person() -> JsonResponse:
+    return answer(data_rights().export(parse_json_object(body())))
+
+
+@app.post("/admin/people/delete")
+def delete_person() -> JsonResponse:
+    record = data_rights().delete(parse_json_object(body()), requested_by=caller())
+    logger.info("person deleted", extra={"deletion_id": record.deletion_id, "caller": caller()})
+    return answer(record)
 
 
 @app.exception_handler(AdminError)

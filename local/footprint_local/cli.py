@@ -95,6 +95,7 @@ def _parser() -> argparse.ArgumentParser:
         command.set_defaults(run=func)
 
     _sources_parser(commands)
+    _people_parser(commands)
 
     report = commands.add_parser("report", help="the funnel of a journey from its recorded steps")
     report.add_argument("journey_id")
@@ -212,6 +213,59 @@ def _source_lines(answer: Any) -> list[str]:
         f"{key.write_key:<34} {', '.join(key.allowed_origins) or '-'}"
         for key in keys
     ]
+
+
+def _people_parser(commands: Any) -> None:
+    people = commands.add_parser("people", help="export or delete everything held about one person")
+    actions = people.add_subparsers(required=True, metavar="ACTION")
+    for name, helptext in (
+        ("export", "print the person's profiles, aliases, events, enrollments, steps and messages as JSON"),
+        ("delete", "delete all of it, cancel their wake-ups, and print the deletion record"),
+    ):
+        action = actions.add_parser(name, help=helptext)
+        action.add_argument("source_id")
+        person = action.add_mutually_exclusive_group(required=True)
+        person.add_argument("--user-id")
+        person.add_argument("--anonymous-id")
+        person.add_argument("--profile-id")
+        target = action.add_mutually_exclusive_group()
+        target.add_argument("--local", metavar="URL", nargs="?", const=DEFAULT_LOCAL, help="the local stack (default)")
+        target.add_argument("--stack", help="a deployed CloudFormation stack, read with your AWS credentials")
+        action.set_defaults(run=cmd_people, action=name, config_table=None)
+
+
+def cmd_people(args: argparse.Namespace, out: TextIO) -> int:
+    import boto3
+
+    from footprint import clock
+    from footprint.adapters.person_data import DynamoDeletionLog, DynamoPersonData
+    from footprint.services.admin import AdminError
+    from footprint.services.data_rights import DataRights
+
+    tables = _stack_tables(args)
+    client = boto3.client("dynamodb")
+    store = DynamoPersonData(
+        client,
+        profiles_table=tables["ProfilesTable"],
+        events_table=tables["EventsTable"],
+        steps_table=tables["StepsTable"],
+        messages_table=tables["MessagesTable"],
+        scheduler=boto3.client("scheduler"),
+        schedule_group=_schedule_group(args),
+    )
+    rights = DataRights(store, DynamoDeletionLog(client, tables["ConfigTable"]), now=clock.now)
+    body = {"source_id": args.source_id, "user_id": args.user_id, "anonymous_id": args.anonymous_id,
+            "profile_id": args.profile_id}  # fmt: skip
+    body = {key: value for key, value in body.items() if value is not None}
+    try:
+        if args.action == "export":
+            answer: Any = rights.export(body, max_events=None)
+        else:
+            answer = rights.delete(body, requested_by=f"cli:{os.environ.get('USER', '')}")
+    except AdminError as error:
+        raise CliError(error.reason) from error
+    print(answer.model_dump_json(indent=2), file=out)
+    return 0
 
 
 def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
@@ -380,6 +434,18 @@ def _stack_tables(args: argparse.Namespace) -> dict[str, str]:
         raise CliError(f"no local stack at {url} ({error}); start it with `make run`") from error
     os.environ.update(stack["aws_environment"])
     return dict(stack["tables"])
+
+
+def _schedule_group(args: argparse.Namespace) -> str:
+    """The stack's Scheduler group (where wake-ups are), "" if it has none."""
+    import boto3
+
+    if args.stack:
+        outputs = boto3.client("cloudformation").describe_stacks(StackName=args.stack)["Stacks"][0].get("Outputs", [])
+        return next((o["OutputValue"] for o in outputs if o["OutputKey"] == "ScheduleGroupName"), "")
+    url = (args.local or DEFAULT_LOCAL).rstrip("/") + "/_local/stack.json"
+    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - a loopback URL the user gave
+        return str(json.load(response).get("schedule_groups", {}).get("ScheduleGroup", ""))
 
 
 if __name__ == "__main__":

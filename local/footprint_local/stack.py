@@ -169,6 +169,7 @@ class LocalStack:
                 stack_info=lambda: {
                     "aws_environment": aws_environment(self.moto_endpoint),
                     "tables": {logical_id: table.ref for logical_id, table in self.resources.tables.items()},
+                    "schedule_groups": {key: group.ref for key, group in self.resources.schedule_groups.items()},
                 },
                 on_clock_moved=self.wake_pumps,
             )

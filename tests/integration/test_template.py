@@ -390,11 +390,14 @@ FUNCTION_PERMISSIONS: dict[str, dict[str, set[str]]] = {
     },
     "AdminFunction": {
         **logs_and_traces("AdminFunction"),
-        # journey_catalog (versions, the active index, the list of versions); steps (funnel reports).
-        "dynamodb:GetItem": {"ConfigTable.Arn"},
-        "dynamodb:PutItem": {"ConfigTable.Arn"},
+        # journey_catalog (versions, the active index, the list of versions); steps (funnel reports);
+        # source_keys (write keys); person_data (one person's items: export, deletion, tombstones).
+        "dynamodb:GetItem": {"ConfigTable.Arn", "ProfilesTable.Arn", "MessagesTable.Arn"},
+        "dynamodb:PutItem": {"ConfigTable.Arn", "ProfilesTable.Arn"},
         "dynamodb:Scan": {"ConfigTable.Arn"},
-        "dynamodb:Query": {"StepsTable.Arn"},
+        "dynamodb:Query": {"StepsTable.Arn", "ProfilesTable.Arn", "EventsTable.Arn", "MessagesTable.Arn"},
+        "dynamodb:BatchWriteItem": {"ProfilesTable.Arn", "EventsTable.Arn", "StepsTable.Arn", "MessagesTable.Arn"},
+        "scheduler:DeleteSchedule": {SCHEDULES},
     },
     "EmailLinksFunction": {
         **logs_and_traces("EmailLinksFunction"),
@@ -489,7 +492,14 @@ def test_each_function_writes_only_its_own_tables(resources: dict[str, dict[str,
             "StepsTable.Arn" not in permissions_of[function_id].get(action, set())
             for action in TABLE_WRITE_ACTIONS - {"dynamodb:PutItem"}
         )
-    assert written("AdminFunction") == {"ConfigTable.Arn"}
+    # Admin writes other tables only to delete a person (data rights) and leave their tombstones.
+    assert written("AdminFunction") == {
+        "ConfigTable.Arn",
+        "ProfilesTable.Arn",
+        "EventsTable.Arn",
+        "StepsTable.Arn",
+        "MessagesTable.Arn",
+    }
     # Email links and feedback record events only, like the tracking API.
     assert written("EmailLinksFunction") == {"EventsTable.Arn"}
     assert written("EmailFeedbackFunction") == {"EventsTable.Arn"}
@@ -500,7 +510,13 @@ def test_each_function_writes_only_its_own_tables(resources: dict[str, dict[str,
 
     assert holders("dynamodb:DeleteItem") == {"SendFunction"}
     assert permissions_of["SendFunction"]["dynamodb:DeleteItem"] == {"MessagesTable.Arn", "IdempotencyTable.Arn"}
-    assert holders("dynamodb:BatchWriteItem") == {"TrackFunction", "EmailLinksFunction", "EmailFeedbackFunction"}
+    # Admin batch-deletes one person's items (data rights).
+    assert holders("dynamodb:BatchWriteItem") == {
+        "TrackFunction",
+        "EmailLinksFunction",
+        "EmailFeedbackFunction",
+        "AdminFunction",
+    }
     assert holders("dynamodb:Scan") == {"AdminFunction"}
 
 

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from footprint.adapters.journey_catalog import DynamoJourneyCatalog
     from footprint.adapters.sources import DynamoDBSourceDirectory
     from footprint.services.admin import JourneyAdmin
+    from footprint.services.data_rights import DataRights
     from footprint.services.evaluate import EvaluateService
     from footprint.services.ingest import IngestService
     from footprint.services.onsite import OnsiteService
@@ -128,6 +129,26 @@ def source_admin() -> SourceAdmin:
 
 
 @cache
+def data_rights() -> DataRights:
+    """Export and deletion of one person's data, for the admin API."""
+    from footprint import clock
+    from footprint.adapters.person_data import DynamoDeletionLog, DynamoPersonData
+    from footprint.services.data_rights import DataRights
+
+    settings = get_settings()
+    store = DynamoPersonData(
+        dynamodb(),
+        profiles_table=settings.profiles_table,
+        events_table=settings.events_table,
+        steps_table=settings.steps_table,
+        messages_table=settings.messages_table,
+        scheduler=scheduler() if settings.schedule_group else None,
+        schedule_group=settings.schedule_group,
+    )
+    return DataRights(store, DynamoDeletionLog(dynamodb(), settings.config_table), now=clock.now)
+
+
+@cache
 def evaluate_service() -> EvaluateService:
     from aws_lambda_powertools import Metrics
 
@@ -190,6 +211,7 @@ def reset() -> None:
         journey_catalog,
         journey_admin,
         source_admin,
+        data_rights,
         evaluate_service,
         poison_queue,
         get_settings,

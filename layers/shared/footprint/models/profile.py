@@ -111,6 +111,9 @@ class Profile(BaseModel):
     merged_into: str | None = None
     # Profiles merged into this one (their journeys move here).
     merged_profile_ids: list[str] = Field(default_factory=list)
+    # Set on the tombstone a deletion request leaves (footprint.services.data_rights): it holds
+    # nothing else, and events still in flight for the person are dropped instead of re-creating them.
+    deleted_at: datetime | None = None
 
     traits: dict[str, Any] = Field(default_factory=dict)
     # Traits not kept because of the profile limits (too many keys, a key or value too large).

@@ -53,6 +53,8 @@ class EvaluateService:
         event = event_from_stream_image(new_image)
         now = self.clock.now()
         update = self.profiles.apply(event, now=now)
+        if update.deleted:
+            return update  # in flight when the person was deleted: dropped, no journey sees it
         if update.merged_from:
             self.journeys.adopt(update.merged_from, update.profile, now)
         elif update.already_applied:
@@ -70,8 +72,8 @@ class EvaluateService:
         profile_id = wake_up.profile_id
         for _ in range(MAX_MERGE_HOPS + 1):
             profile = self._live_profile(profile_id, now)
-            if profile is None:
-                return None  # the profile was deleted (erasure request): nothing left to do
+            if profile is None or profile.deleted_at is not None:
+                return None  # the person was deleted (a data-rights request): nothing left to do
             conflict: EnrollmentConflictError | None = None
             try:
                 decision = self.journeys.on_wake_up(profile, wake_up, now)

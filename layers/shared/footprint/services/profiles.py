@@ -70,6 +70,8 @@ class ProfileUpdate:
     profile: Profile
     merged_from: str | None = None
     already_applied: bool = False
+    # The person was deleted (a data-rights request): the event is dropped, nothing is written.
+    deleted: bool = False
 
 
 class ProfileService:
@@ -90,11 +92,18 @@ class ProfileService:
                 profiles |= self._load([target])
                 current = profiles.get(target) or new_profile(target, event.source_id)
                 other = None
+            if current.deleted_at is not None:
+                return ProfileUpdate(profile=current, deleted=True)
             to_write: list[tuple[Profile, int]] = []
             aliases = self._event_aliases(event, target)
             merged_from = None
             loser = profiles.get(other) if other else None
-            if loser is not None and loser.profile_id != target and _may_merge(event, current, loser):
+            if (
+                loser is not None
+                and loser.deleted_at is None
+                and loser.profile_id != target
+                and _may_merge(event, current, loser)
+            ):
                 current, merged_loser = merge_profiles(current, loser)
                 to_write.append((merged_loser.model_copy(update={"revision": loser.revision + 1}), loser.revision))
                 aliases |= {alias_key(event.source_id, "anon", a): target for a in loser.anonymous_ids}

@@ -494,7 +494,8 @@ def live_profile(profiles: ProfileLookup, profile_id: str) -> Profile | None:
         if profile is None or not profile.merged_into:
             break
         profile = profiles.get_profile(profile.merged_into)
-    return profile
+    # A deleted person is no one to send to (their tombstone only stops late events re-creating them).
+    return None if profile is None or profile.deleted_at else profile
 
 
 def _storable(rendered: dict[str, Any]) -> dict[str, Any]:

@@ -42,4 +42,5 @@ ADMIN_ROUTES = {
     ("PUT", "/admin/sources/keys/{key_id}/origins"),
     ("POST", "/admin/people/export"),
     ("POST", "/admin/people/delete"),
+    ("POST", "/admin/messages"),
 }

@@ -16,6 +16,8 @@ Routes (every body is at most 256 KB):
 - PUT  /admin/sources/keys/{key_id}/origins     body: {"allowed_origins": [...]}
 - POST /admin/people/export                     body: {"source_id", "user_id" | "anonymous_id" | "profile_id"}
 - POST /admin/people/delete                     the same body -> the deletion record
+- POST /admin/messages                          one message to one person now (an order confirmation), with an
+                                                idempotency key -> accepted, suppressed or unreachable
 
 Every refusal is ``{"error": {"code", "reason", "errors"}}`` with a 4xx status, as on the tracking API.
 """
@@ -32,7 +34,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from footprint.adapters.journey_catalog import JourneyVersionExistsError, UnknownJourneyError
-from footprint.adapters.wiring import data_rights, journey_admin, source_admin
+from footprint.adapters.wiring import data_rights, journey_admin, source_admin, transactional_send
 from footprint.http_api import JsonResponse, answer_unknown_routes_and_bugs, error_response, json_response
 from footprint.services.admin import (
     AdminError,
@@ -47,6 +49,7 @@ from footprint.services.admin import (
 )
 from footprint.services.data_rights import PersonNotFoundError
 from footprint.services.sources import InvalidSourceError, KeyRevokedError, UnknownKeyError, parse_grace
+from footprint.services.transactional import InvalidMessageError, UnknownPersonError
 
 logger = Logger()
 tracer = Tracer()
@@ -62,6 +65,8 @@ STATUS_BY_ERROR: dict[type[AdminError], HTTPStatus] = {
     UnknownKeyError: HTTPStatus.NOT_FOUND,
     KeyRevokedError: HTTPStatus.CONFLICT,
     PersonNotFoundError: HTTPStatus.NOT_FOUND,
+    UnknownPersonError: HTTPStatus.NOT_FOUND,
+    InvalidMessageError: HTTPStatus.UNPROCESSABLE_ENTITY,
 }
 
 
@@ -172,6 +177,13 @@ def delete_person() -> JsonResponse:
     record = data_rights().delete(parse_json_object(body()), requested_by=caller())
     logger.info("person deleted", extra={"deletion_id": record.deletion_id, "caller": caller()})
     return answer(record)
+
+
+@app.post("/admin/messages")
+def send_message() -> JsonResponse:
+    answer_ = transactional_send().send(parse_json_object(body()))
+    logger.info("api message", extra={"message_id": answer_.message_id, "result": answer_.result, "caller": caller()})
+    return answer(answer_, HTTPStatus.ACCEPTED if answer_.result == "accepted" else HTTPStatus.OK)
 
 
 @app.exception_handler(AdminError)

@@ -88,7 +88,7 @@ def test_hostile_sources_never_get_a_5xx(admin: AdminApi) -> None:
     key_id = created.body["key"]["key_id"]
     for what, body in source_bodies(rng, count=60):
         assert_json_answer(admin.call("POST", "/admin/sources", body, content_type="application/json"), what)
-        for route in ("/admin/people/export", "/admin/people/delete"):
+        for route in ("/admin/people/export", "/admin/people/delete", "/admin/messages"):
             assert_json_answer(admin.call("POST", route, body, content_type="application/json"), f"{route} {what}")
         origins = admin.call(
             "PUT", "/admin/sources/keys/{key_id}/origins", body, path_parameters={"key_id": key_id},

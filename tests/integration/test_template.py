@@ -398,6 +398,7 @@ FUNCTION_PERMISSIONS: dict[str, dict[str, set[str]]] = {
         "dynamodb:Query": {"StepsTable.Arn", "ProfilesTable.Arn", "EventsTable.Arn", "MessagesTable.Arn"},
         "dynamodb:BatchWriteItem": {"ProfilesTable.Arn", "EventsTable.Arn", "StepsTable.Arn", "MessagesTable.Arn"},
         "scheduler:DeleteSchedule": {SCHEDULES},
+        "sqs:SendMessage": {"SendQueue.Arn"},  # transactional: POST /admin/messages
     },
     "EmailLinksFunction": {
         **logs_and_traces("EmailLinksFunction"),

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from footprint.services.onsite import OnsiteService
     from footprint.services.poison import PoisonQueue
     from footprint.services.sources import SourceAdmin
+    from footprint.services.transactional import TransactionalSend
 
 
 @cache
@@ -149,6 +150,27 @@ def data_rights() -> DataRights:
 
 
 @cache
+def transactional_send() -> TransactionalSend:
+    """POST /admin/messages: one message to one person now, through SendQueue."""
+    from footprint import clock
+    from footprint.adapters.outbox import DynamoOutbox
+    from footprint.adapters.person_data import DynamoPersonData
+    from footprint.adapters.send_queue import SqsSendQueue
+    from footprint.services.transactional import TransactionalSend
+
+    settings = get_settings()
+    people = DynamoPersonData(
+        dynamodb(),
+        profiles_table=settings.profiles_table,
+        events_table=settings.events_table,
+        steps_table=settings.steps_table,
+        messages_table=settings.messages_table,
+    )
+    outbox = DynamoOutbox(dynamodb(), settings.messages_table, timedelta(days=settings.event_retention_days))
+    return TransactionalSend(people, outbox, SqsSendQueue(sqs(), settings.send_queue_url), now=clock.now)
+
+
+@cache
 def evaluate_service() -> EvaluateService:
     from aws_lambda_powertools import Metrics
 
@@ -212,6 +234,7 @@ def reset() -> None:
         journey_admin,
         source_admin,
         data_rights,
+        transactional_send,
         evaluate_service,
         poison_queue,
         get_settings,

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from footprint.engine import Effect, Enrollment, EventInput, RecordStep, UpdateProfile, WakeUp
+from footprint.engine.occurrences import slot_of
 from footprint.models.journey import Journey
 from footprint.models.messages import OutgoingMessage
 from footprint.services.journeys import EnrollmentConflictError, JourneyService, StoredEnrollment
@@ -37,16 +38,16 @@ class InMemoryEnrollments:
 
     def save(self, enrollment: Enrollment, effects: Sequence[Effect], read_revision: int | None) -> None:
         mine = self.by_profile.setdefault(enrollment.profile_id, {})
-        current = mine.get(enrollment.journey_id)
+        current = mine.get(slot_of(enrollment))
         if (current.enrollment.revision if current else None) != read_revision:
             raise EnrollmentConflictError(enrollment.id)
-        mine[enrollment.journey_id] = StoredEnrollment(enrollment, list(effects))
+        mine[slot_of(enrollment)] = StoredEnrollment(enrollment, list(effects))
 
     def settle(self, enrollment: Enrollment) -> None:
         mine = self.by_profile.get(enrollment.profile_id, {})
-        current = mine.get(enrollment.journey_id)
+        current = mine.get(slot_of(enrollment))
         if current is not None and current.enrollment.revision == enrollment.revision:
-            mine[enrollment.journey_id] = StoredEnrollment(current.enrollment)
+            mine[slot_of(enrollment)] = StoredEnrollment(current.enrollment)
 
     def open_enrollments(self) -> int:
         return sum(item.enrollment.is_open for mine in self.by_profile.values() for item in mine.values())

@@ -63,7 +63,7 @@ def test_until_stops_the_clock_and_run_continues() -> None:
     simulator.add_event("p1", event("product_viewed", T0))
     first = list(simulator.run(until=at(minutes=59)))
     assert [entry.outcome for entry in first] == ["entered", "waiting"]
-    assert simulator.enrollments["p1"].status == "active"
+    assert simulator.enrollments["p1", simulator.journey.id].status == "active"
     simulator.run()
     assert [entry.outcome for entry in simulator.timeline] == ["entered", "waiting", "sent", "completed"]
     assert simulator.clock == at(hours=1)

@@ -192,8 +192,8 @@ class TestServicesConsult:
         simulator.add_event("p2", event("product_viewed", at(5), dwell_seconds=15, **VAY))
         simulator.add_event("p2", event("add_to_cart", at(2), **VAY))  # while reading
         simulator.run(until=at(minutes=1))
-        assert simulator.enrollments["p1"].status == "active"
-        assert simulator.enrollments["p2"].status == "cancelled"
+        assert simulator.enrollments["p1", self.journey.id].status == "active"
+        assert simulator.enrollments["p2", self.journey.id].status == "cancelled"
 
 
 class TestCartAbandonment:

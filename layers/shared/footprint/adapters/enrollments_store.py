@@ -1,4 +1,5 @@
-"""Enrollments in ProfilesTable, next to their profile: pk profile#<id>, sk enrollment#<journey>."""
+"""Enrollments in ProfilesTable, next to their profile: pk profile#<id>, sk enrollment#<slot> (the journey
+id; for a journey that runs per occurrence, the journey id and a digest of the occurrence)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from botocore.exceptions import ClientError
 from pydantic import TypeAdapter
 
 from footprint.engine import Effect, Enrollment
+from footprint.engine.occurrences import slot_of
 from footprint.models import keys
 from footprint.services.journeys import EnrollmentConflictError, StoredEnrollment
 
@@ -36,14 +38,14 @@ class DynamoEnrollmentStore:
             page = self.client.query(**query)
             for item in page.get("Items", []):
                 stored = stored_from_item(item)
-                found[stored.enrollment.journey_id] = stored
+                found[slot_of(stored.enrollment)] = stored
             if "LastEvaluatedKey" not in page:
                 return found
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def save(self, enrollment: Enrollment, effects: Sequence[Effect], read_revision: int | None) -> None:
         item: dict[str, Any] = {
-            **{k: {"S": v} for k, v in keys.enrollment_key(enrollment.profile_id, enrollment.journey_id).items()},
+            **{k: {"S": v} for k, v in keys.enrollment_key(enrollment.profile_id, slot_of(enrollment)).items()},
             "enrollment_id": {"S": enrollment.id},
             "journey_id": {"S": enrollment.journey_id},
             "status": {"S": enrollment.status},
@@ -69,7 +71,7 @@ class DynamoEnrollmentStore:
             raise
 
     def settle(self, enrollment: Enrollment) -> None:
-        key = keys.enrollment_key(enrollment.profile_id, enrollment.journey_id)
+        key = keys.enrollment_key(enrollment.profile_id, slot_of(enrollment))
         try:
             self.client.update_item(
                 TableName=self.table,

@@ -29,6 +29,7 @@ from footprint.engine.matching import (
     matches_event,
     matches_properties,
 )
+from footprint.engine.occurrences import occurrence_of, slot
 from footprint.engine.state import (
     SEEN_INPUT_IDS,
     SEND_HISTORY,
@@ -183,8 +184,11 @@ def _try_entry(
         return Decision(enrollment=previous, note="re_entry_not_allowed")
 
     entry_seq = previous.entry_seq + 1 if previous else 1
+    occurrence = occurrence_of(journey, event)
     fresh = Enrollment(
-        id=enrollment_id(profile.id, journey.id, entry_seq),
+        # An occurrence is part of the id: two orders are two runs, each with its own messages.
+        id=enrollment_id(profile.id, slot(journey.id, occurrence), entry_seq),
+        occurrence=occurrence,
         profile_id=profile.id,
         journey_id=journey.id,
         journey_version=journey.version,

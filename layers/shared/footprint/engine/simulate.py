@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from footprint.engine.core import evaluate
 from footprint.engine.effects import Decision, RecordStep, ScheduleWakeUp, SendMessage, StepOutcome, UpdateProfile
 from footprint.engine.inputs import EventInput, ProfileView, UtcDatetime, WakeUp
+from footprint.engine.occurrences import belongs_to, occurrence_of, slot
 from footprint.engine.state import Enrollment
 from footprint.models.journey import Channel, Journey
 
@@ -98,7 +99,8 @@ class Simulator:
         # How a sent message is summarised in the timeline (the CLI renders templates here).
         self.describe_message = describe_message or summarize_message
         self.profiles: dict[str, ProfileView] = dict(profiles or {})
-        self.enrollments: dict[str, Enrollment] = {}
+        # (visitor, slot) -> enrollment: one slot per journey, or one per occurrence (footprint.engine.occurrences).
+        self.enrollments: dict[tuple[str, str], Enrollment] = {}
         self.timeline: list[TimelineEntry] = []
         self.steps: list[SimulatedStep] = []
         self.clock: datetime | None = None
@@ -139,16 +141,49 @@ class Simulator:
         if queued.profile is not None:
             self.profiles[profile_id] = queued.profile
         profile = self.profiles.get(profile_id) or ProfileView(id=profile_id)
-        before = self.enrollments.get(profile_id)
         unless = self.journey.trigger.unless
         recent = self._recent.setdefault(profile_id, [])
         if isinstance(queued.input, EventInput) and unless is not None and queued.input.name == unless.event:
             recent.append(queued.input)
             del recent[:-_RECENT_PER_VISITOR]
-        decision = evaluate(self.journey, before, queued.input, profile, now, recent=recent)
-        self.steps.append(SimulatedStep(now, profile_id, queued.input, before, decision))
+        for key in self._slots_for(profile_id, queued.input):
+            profile = self._run(key, profile, queued.input, now, recent)
+        if isinstance(queued.input, EventInput):
+            # The history conditions see events that came before (the service keeps it the same way).
+            history = dict(profile.event_history)
+            history[queued.input.name] = [*history.get(queued.input.name, []), queued.input.timestamp]
+            profile = profile.model_copy(update={"event_history": history})
+        self.profiles[profile_id] = profile
+
+    def _slots_for(self, profile_id: str, item: EventInput | WakeUp) -> list[tuple[str, str]]:
+        """The visitor's enrollments ``item`` goes to, as the service routes it (footprint.services.journeys)."""
+        mine = {key: enrollment for key, enrollment in self.enrollments.items() if key[0] == profile_id}
+        if isinstance(item, WakeUp):
+            found = next((key for key, enrollment in mine.items() if enrollment.id == item.enrollment_id), None)
+            return [found or (profile_id, self.journey.id)]
+        keys = [key for key, e in mine.items() if e.is_open and belongs_to(self.journey, e, item)]
+        entering = (profile_id, slot(self.journey.id, occurrence_of(self.journey, item)))
+        per = self.journey.per_occurrence
+        open_count = sum(e.is_open for e in mine.values())
+        room = (per is None and open_count == 0) or (per is not None and open_count < per.max_open)
+        if room and entering not in keys:
+            keys.append(entering)
+        return keys
+
+    def _run(
+        self,
+        key: tuple[str, str],
+        profile: ProfileView,
+        item: EventInput | WakeUp,
+        now: datetime,
+        recent: list[EventInput],
+    ) -> ProfileView:
+        profile_id = key[0]
+        before = self.enrollments.get(key)
+        decision = evaluate(self.journey, before, item, profile, now, recent=recent)
+        self.steps.append(SimulatedStep(now, profile_id, item, before, decision))
         if decision.enrollment is not None:
-            self.enrollments[profile_id] = decision.enrollment
+            self.enrollments[key] = decision.enrollment
         sends = {effect.node_id: effect for effect in decision.effects if isinstance(effect, SendMessage)}
         for effect in decision.effects:
             match effect:
@@ -158,12 +193,7 @@ class Simulator:
                     profile = effect.apply_to(profile)
                 case RecordStep():
                     self.timeline.append(self._entry(effect, sends.get(effect.node_id)))
-        if isinstance(queued.input, EventInput):
-            # The history conditions see events that came before (the service keeps it the same way).
-            history = dict(profile.event_history)
-            history[queued.input.name] = [*history.get(queued.input.name, []), queued.input.timestamp]
-            profile = profile.model_copy(update={"event_history": history})
-        self.profiles[profile_id] = profile
+        return profile
 
     def _entry(self, step: RecordStep, send: SendMessage | None) -> TimelineEntry:
         return TimelineEntry(

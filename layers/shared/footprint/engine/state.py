@@ -87,6 +87,8 @@ class Enrollment(BaseModel):
     last_entry_at: UtcDatetime | None = None
     merged_into: str | None = None  # the profile this copy moved to (it only redirects now)
     merged_enrollment_ids: list[str] = Field(default_factory=list)
+    # For a journey that runs per occurrence: the trigger's value of its property (an order id).
+    occurrence: str | None = None
     # Incremented on every change: the service writes with `revision = <the one it read>`.
     revision: int = 0
 

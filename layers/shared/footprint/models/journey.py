@@ -677,6 +677,15 @@ class QuietHours(_Strict):
         return self
 
 
+class PerOccurrence(_Strict):
+    """Run once per value of a trigger property (an order, a cart): several enrollments of one
+    visitor side by side, each hearing only the events that name its value (or name none)."""
+
+    property: str = Field(min_length=1, max_length=128)
+    # A visitor's open enrollments in this journey at most; an occurrence beyond it does not enter.
+    max_open: int = Field(default=20, ge=1, le=100)
+
+
 class Journey(_Strict):
     id: str = Field(pattern=JOURNEY_ID_PATTERN, max_length=64)
     name: str = Field(min_length=1)
@@ -693,6 +702,9 @@ class Journey(_Strict):
     goal: Goal | None = None
     exit_when: list[EventMatch] = Field(default_factory=list)
     re_entry: ReEntry = Field(default_factory=lambda: ReEnterOnce(policy="once"))
+    # Unset: one enrollment per visitor (re-entry decides what a second trigger does). Set: one per
+    # occurrence; re-entry then applies within one occurrence.
+    per_occurrence: PerOccurrence | None = None
     frequency_cap: FrequencyCap | None = None
     quiet_hours: QuietHours | None = None
 

@@ -34,9 +34,10 @@ def alias_key(source_id: str, kind: Literal["anon", "user"], value: str) -> dict
     return {"pk": f"alias#{source_id}#{kind}#{value}", "sk": ALIAS_SK}
 
 
-def enrollment_key(profile_id: str, journey_id: str) -> dict[str, str]:
-    """ProfilesTable: a visitor's place in one journey, next to the profile (one Query loads both)."""
-    return {"pk": f"profile#{profile_id}", "sk": f"{ENROLLMENT_PREFIX}{journey_id}"}
+def enrollment_key(profile_id: str, slot: str) -> dict[str, str]:
+    """ProfilesTable: a visitor's place in one journey (``slot``: the journey id, or for a journey
+    that runs per occurrence the journey id and a digest of it), next to the profile (one Query loads all)."""
+    return {"pk": f"profile#{profile_id}", "sk": f"{ENROLLMENT_PREFIX}{slot}"}
 
 
 def recent_event_key(profile_id: str, name: str, at: datetime, message_id: str) -> dict[str, str]:

@@ -38,6 +38,7 @@ from footprint.engine import (
     relevant_events,
     unless_since,
 )
+from footprint.engine.occurrences import belongs_to, occurrence_of, slot
 from footprint.models.journey import MAX_LOOK_BACK, Journey
 from footprint.models.messages import OutgoingMessage
 from footprint.models.profile import Profile
@@ -134,8 +135,8 @@ class JourneyService:
             self._settle_leftovers(stored.values(), profile, now)
             try:
                 return [
-                    self._run(journey, stored.get(journey.id), event, profile=profile, view=view, now=now)
-                    for journey in self._journeys_for(event, stored)
+                    self._run(journey, stored.get(key), event, profile=profile, view=view, now=now)
+                    for journey, key in self._runs_for(event, stored)
                 ]
             except EnrollmentConflictError:
                 if attempt == MAX_ATTEMPTS - 1:
@@ -150,8 +151,10 @@ class JourneyService:
         for attempt in range(MAX_ATTEMPTS):
             stored = self.enrollments.load_for_profile(profile.profile_id)
             self._settle_leftovers(stored.values(), profile, now)
+            # The enrollment it was set for (one of several, for a journey that runs per occurrence).
+            key = next((k for k, item in stored.items() if item.enrollment.id == wake_up.enrollment_id), journey.id)
             try:
-                return self._run(journey, stored.get(journey.id), wake_up, profile=profile, view=view, now=now)
+                return self._run(journey, stored.get(key), wake_up, profile=profile, view=view, now=now)
             except EnrollmentConflictError:
                 if attempt == MAX_ATTEMPTS - 1:
                     raise
@@ -170,8 +173,8 @@ class JourneyService:
             ours = self.enrollments.load_for_profile(profile.profile_id)
             try:
                 return sum(
-                    self._adopt_one(item, ours.get(journey_id), profile.profile_id, now)
-                    for journey_id, item in theirs.items()
+                    self._adopt_one(item, ours.get(key), profile.profile_id, now)
+                    for key, item in theirs.items()
                     if not _already_moved(item.enrollment)
                 )
             except EnrollmentConflictError:
@@ -216,20 +219,34 @@ class JourneyService:
         self.enrollments.save(old.model_copy(update=left), [], old.revision)
         return moved
 
-    def _journeys_for(self, event: EventInput, stored: dict[str, StoredEnrollment]) -> Iterable[Journey]:
-        """The journeys this event can change: the pinned version of each open enrollment that names
-        the event, and the active journeys it triggers (nothing else can change anything)."""
-        pinned_ids: set[str] = set()
-        for journey_id, item in stored.items():
-            if item.enrollment.is_open:
-                pinned_ids.add(journey_id)
-                pinned = self.catalog.version(journey_id, item.enrollment.journey_version)
-                if pinned is not None and event.name in self._event_names_of(pinned).relevant:
-                    yield pinned
+    def _runs_for(self, event: EventInput, stored: dict[str, StoredEnrollment]) -> Iterable[tuple[Journey, str]]:
+        """The enrollments this event can change, as (journey, slot): the pinned version of each open
+        enrollment that names the event (and, per occurrence, is not about another one), and the
+        active journeys it triggers into a slot not already open (nothing else can change anything)."""
+        open_slots: dict[str, int] = {}  # journey id -> open enrollments (per occurrence, several)
+        pinned_slots: set[str] = set()
+        for key, item in stored.items():
+            enrollment = item.enrollment
+            if enrollment.is_open:
+                pinned_slots.add(key)
+                open_slots[enrollment.journey_id] = open_slots.get(enrollment.journey_id, 0) + 1
+                pinned = self.catalog.version(enrollment.journey_id, enrollment.journey_version)
+                if (
+                    pinned is not None
+                    and event.name in self._event_names_of(pinned).relevant
+                    and belongs_to(pinned, enrollment, event)
+                ):
+                    yield pinned, key
         for journey in self.catalog.active():
             # A visitor outside a journey can only enter it, and only its trigger event enters.
-            if journey.id not in pinned_ids and event.name == self._event_names_of(journey).trigger:
-                yield journey
+            if event.name != self._event_names_of(journey).trigger:
+                continue
+            key = slot(journey.id, occurrence_of(journey, event))
+            if key in pinned_slots or (journey.per_occurrence is None and journey.id in open_slots):
+                continue
+            if journey.per_occurrence and open_slots.get(journey.id, 0) >= journey.per_occurrence.max_open:
+                continue  # as many of this visitor's occurrences open as the journey allows
+            yield journey, key
 
     def _event_names_of(self, journey: Journey) -> _EventNames:
         # Versions are immutable, so their event names are worked out once per process.

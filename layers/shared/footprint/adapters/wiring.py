@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
     from footprint.adapters.journey_catalog import DynamoJourneyCatalog
+    from footprint.adapters.person_data import DynamoPersonData
     from footprint.adapters.sources import DynamoDBSourceDirectory
     from footprint.services.admin import JourneyAdmin
     from footprint.services.data_rights import DataRights
@@ -133,11 +134,21 @@ def source_admin() -> SourceAdmin:
 def data_rights() -> DataRights:
     """Export and deletion of one person's data, for the admin API."""
     from footprint import clock
-    from footprint.adapters.person_data import DynamoDeletionLog, DynamoPersonData
+    from footprint.adapters.person_data import DynamoDeletionLog
     from footprint.services.data_rights import DataRights
 
     settings = get_settings()
-    store = DynamoPersonData(
+    log = DynamoDeletionLog(dynamodb(), settings.config_table)
+    return DataRights(person_data(), log, now=clock.now)
+
+
+@cache
+def person_data() -> DynamoPersonData:
+    """One person's items by key: data rights, and who a transactional message is for."""
+    from footprint.adapters.person_data import DynamoPersonData
+
+    settings = get_settings()
+    return DynamoPersonData(
         dynamodb(),
         profiles_table=settings.profiles_table,
         events_table=settings.events_table,
@@ -146,7 +157,6 @@ def data_rights() -> DataRights:
         scheduler=scheduler() if settings.schedule_group else None,
         schedule_group=settings.schedule_group,
     )
-    return DataRights(store, DynamoDeletionLog(dynamodb(), settings.config_table), now=clock.now)
 
 
 @cache
@@ -154,18 +164,11 @@ def transactional_send() -> TransactionalSend:
     """POST /admin/messages: one message to one person now, through SendQueue."""
     from footprint import clock
     from footprint.adapters.outbox import DynamoOutbox
-    from footprint.adapters.person_data import DynamoPersonData
     from footprint.adapters.send_queue import SqsSendQueue
     from footprint.services.transactional import TransactionalSend
 
     settings = get_settings()
-    people = DynamoPersonData(
-        dynamodb(),
-        profiles_table=settings.profiles_table,
-        events_table=settings.events_table,
-        steps_table=settings.steps_table,
-        messages_table=settings.messages_table,
-    )
+    people = person_data()
     outbox = DynamoOutbox(dynamodb(), settings.messages_table, timedelta(days=settings.event_retention_days))
     return TransactionalSend(people, outbox, SqsSendQueue(sqs(), settings.send_queue_url), now=clock.now)
 
@@ -234,6 +237,7 @@ def reset() -> None:
         journey_admin,
         source_admin,
         data_rights,
+        person_data,
         transactional_send,
         evaluate_service,
         poison_queue,

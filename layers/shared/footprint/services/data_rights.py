@@ -53,8 +53,20 @@ class PersonRequest(BaseModel):
     @property
     def subject(self) -> str:
         """The person in the deletion record: a digest, not the id."""
-        kind, value = next((k, v) for k, v in self.model_dump(exclude={"source_id"}).items() if v is not None)
+        kind, value = next((k, v) for k in ("user_id", "anonymous_id", "profile_id") if (v := getattr(self, k)))
         return hashlib.sha256(f"{self.source_id}\x1f{kind}\x1f{value}".encode()).hexdigest()
+
+    def named_profile_id(self, aliases: AliasLookup) -> str | None:
+        """The profile the request names: its profile_id, or the one its user or anonymous id belongs to."""
+        if self.profile_id is not None:
+            return self.profile_id
+        if self.user_id is not None:
+            return aliases.profile_id_for_alias(self.source_id, "user", self.user_id)
+        return aliases.profile_id_for_alias(self.source_id, "anon", self.anonymous_id or "")
+
+
+class AliasLookup(Protocol):
+    def profile_id_for_alias(self, source_id: str, kind: str, value: str) -> str | None: ...
 
 
 class PersonStore(Protocol):
@@ -139,12 +151,7 @@ class DataRights:
         return record
 
     def _found(self, request: PersonRequest) -> Any:
-        if request.profile_id is not None:
-            profile_id: str | None = request.profile_id
-        elif request.user_id is not None:
-            profile_id = self.store.profile_id_for_alias(request.source_id, "user", request.user_id)
-        else:
-            profile_id = self.store.profile_id_for_alias(request.source_id, "anon", request.anonymous_id or "")
+        profile_id = request.named_profile_id(self.store)
         found = self.store.collect(profile_id) if profile_id else None
         profiles: list[Profile] = found.profiles if found is not None else []
         live = [profile for profile in profiles if profile.deleted_at is None]

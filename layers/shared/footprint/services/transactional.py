@@ -28,6 +28,7 @@ from footprint.models.journey import SendNode
 from footprint.models.messages import DeliveryRecord, OutgoingMessage
 from footprint.models.profile import Profile
 from footprint.services.admin import AdminError, InvalidRequestError
+from footprint.services.data_rights import PersonRequest
 from footprint.services.send import PROFILE_CHANNEL, SUPPRESSED_REASON, UNREACHABLE_REASON, live_profile
 from footprint.templating import content_problems
 
@@ -45,16 +46,10 @@ class InvalidMessageError(AdminError):
     """Content that does not validate or render (422)."""
 
 
-class SendRequest(BaseModel):
-    """POST /admin/messages."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class SendRequest(PersonRequest):
+    """POST /admin/messages: the person as a data-rights request names them, and the message."""
 
     idempotency_key: str = Field(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")
-    source_id: str = Field(min_length=1, max_length=64)
-    user_id: str | None = Field(default=None, min_length=1, max_length=256)
-    anonymous_id: str | None = Field(default=None, min_length=1, max_length=256)
-    profile_id: str | None = Field(default=None, min_length=1, max_length=64)
     channel: MessageChannel
     category: MessageCategory = "transactional"
     content: dict[str, Any]
@@ -62,9 +57,7 @@ class SendRequest(BaseModel):
     properties: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _one_person(self) -> SendRequest:
-        if sum(value is not None for value in (self.user_id, self.anonymous_id, self.profile_id)) != 1:
-            raise ValueError("name the person by exactly one of user_id, anonymous_id, profile_id")
+    def _not_onsite(self) -> SendRequest:
         if self.channel in ONSITE:
             raise ValueError("onsite messages need an open page: send them from a journey")
         return self
@@ -135,12 +128,7 @@ class TransactionalSend:
         return SendAnswer(message_id=message_id, result="accepted")
 
     def _profile(self, request: SendRequest) -> Profile:
-        if request.profile_id is not None:
-            profile_id: str | None = request.profile_id
-        elif request.user_id is not None:
-            profile_id = self.people.profile_id_for_alias(request.source_id, "user", request.user_id)
-        else:
-            profile_id = self.people.profile_id_for_alias(request.source_id, "anon", request.anonymous_id or "")
+        profile_id = request.named_profile_id(self.people)
         profile = live_profile(self.people, profile_id) if profile_id else None
         if profile is None or profile.source_id != request.source_id:
             raise UnknownPersonError("unknown_person", f"no person of source {request.source_id!r} has this id")

@@ -16,6 +16,7 @@ V1_PATHS = (
 # The visitor's side (footprint.services.onsite), also TrackFunction's.
 BROWSER_ROUTES = {
     ("GET", "/footprint.js"),
+    ("GET", "/footprint-ui.js"),
     ("GET", "/footprint-sw.js"),
     ("GET", "/v1/projects/{writeKey}/settings"),
     ("POST", "/v1/onsite"),

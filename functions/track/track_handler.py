@@ -6,7 +6,7 @@ the one-letter paths analytics.js posts to when its apiHost points here (/v1/b, 
 ``{"error": {"code", "reason", "errors"}}`` with the status chosen in ``STATUS_BY_ERROR``; a 429
 (a source over its rate or daily quota, footprint.services.quotas) also carries ``Retry-After``.
 
-The visitor's side (footprint.services.onsite): GET /footprint.js and /footprint-sw.js, GET
+The visitor's side (footprint.services.onsite): GET /footprint.js, /footprint-ui.js and /footprint-sw.js, GET
 /v1/projects/{writeKey}/settings, POST /v1/onsite (the visitor's pending onsite messages) and POST
 /v1/onsite/ack (shown, clicked, dismissed, submitted). Answers to a browser name its origin in
 Access-Control-Allow-Origin when the source allows it.
@@ -140,6 +140,11 @@ def alias() -> JsonResponse:
 @app.get("/footprint.js")
 def script() -> Response[bytes]:
     return web_file("footprint.js")
+
+
+@app.get("/footprint-ui.js")
+def onsite_renderer() -> Response[bytes]:
+    return web_file("footprint-ui.js")
 
 
 @app.get("/footprint-sw.js")

@@ -86,14 +86,18 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def journey_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    """A stack running the reference scenario (services-consult), for the onsite and web push tests.
+    """A stack running the reference scenario (services-consult), for the onsite and web push tests,
+    and callback-request, a form with every field type.
 
     Module-scoped like ``stack``: a stack sets the process's clock and environment while it runs, so
     two must never be up at once, nor one outlive the browser tests (integration tests share workers).
     """
     journeys = tmp_path_factory.mktemp("journeys")
     shipped = (ROOT / "journeys" / "services-consult.yaml").read_text(encoding="utf-8")
-    (journeys / "services-consult.yaml").write_text(shipped, encoding="utf-8")  # that journey alone
+    (journeys / "services-consult.yaml").write_text(shipped, encoding="utf-8")
+    # and a form with every field type, started only by its own event
+    form = (ROOT / "tests" / "browser" / "journeys" / "callback-request.yaml").read_text(encoding="utf-8")
+    (journeys / "callback-request.yaml").write_text(form, encoding="utf-8")
     with LocalStack(
         port=0,
         moto_port=0,

@@ -263,3 +263,47 @@ def test_message_content_is_shown_as_text_never_as_html(stack: LocalStack, visit
     assert form.locator("img").count() == 0
     assert alerts == []
     assert visit.problems == []
+
+
+def test_a_form_draws_every_field_type_and_the_renderer_loads_only_when_a_message_is_due(
+    stack: LocalStack, visit: Visit
+) -> None:
+    """callback-request (tests/browser/journeys): a select, a textarea and a checkbox beside a phone."""
+    renderer: list[str] = []
+    visit.page.on("request", lambda request: request.url.endswith("/footprint-ui.js") and renderer.append(request.url))
+    port = urlsplit(stack.api_url).port
+    url = f"http://localhost:{port}/client/callback.html"
+    page = client_page(stack, "<main><h1>Liên hệ</h1></main>")
+    visit.page.route(url, lambda route: route.fulfill(status=200, content_type="text/html; charset=utf-8", body=page))
+    with visit.page.expect_response(lambda response: response.url.endswith("/v1/onsite")):
+        visit.open(url)  # the page asked for its messages: there are none
+    anonymous_id = visit.anonymous_id
+    assert renderer == []  # a page with nothing to show never downloads the renderer
+
+    visit.page.evaluate("footprint.track('callback_requested', {}, true)")
+    form = visit.page.get_by_role("dialog", name="Chúng tôi gọi lại cho bạn")
+    form.wait_for()
+    assert renderer == [f"{stack.api_url}/footprint-ui.js"]
+    assert visit.page.evaluate("document.activeElement.name") == "phone"  # focus moved into the form
+    form.get_by_label("Số điện thoại").fill("0912 345 678")
+    when = form.get_by_role("combobox", name="Gọi lúc nào?")
+    assert [option.strip() for option in when.locator("option").all_inner_texts()] == ["", "Buổi sáng", "Buổi chiều"]
+    form.get_by_role("button", name="Gửi yêu cầu").click()
+    assert visit.page.evaluate("document.querySelector('[name=best_time]').validity.valueMissing") is True
+    when.select_option("Buổi chiều")
+    form.get_by_role("textbox", name="Bạn cần tư vấn gì?").fill("Đổi size váy\nsau 2 ngày")
+    form.get_by_role("checkbox", name="Nhận bản tin ưu đãi").check()
+    screenshot(visit, "callback-form.png")
+    form.get_by_role("button", name="Gửi yêu cầu").click()
+    assert visit.page.locator(".fp-form").count() == 0
+
+    [submitted] = stack.wait_until(lambda: events_named(stack, anonymous_id, "form_submitted"), message="no submit")
+    properties = submitted["properties"]
+    assert properties["node_id"] == "callback_form"
+    assert {name: properties[name] for name in ("phone", "best_time", "question", "newsletter")} == {
+        "phone": "0912 345 678",
+        "best_time": "Buổi chiều",
+        "question": "Đổi size váy\nsau 2 ngày",
+        "newsletter": True,  # a checkbox answers a boolean, not "on"
+    }
+    assert visit.problems == []

@@ -371,7 +371,7 @@ def test_settings_without_a_vapid_key_say_web_push_is_off(browser: Browser) -> N
     )
 
 
-@pytest.mark.parametrize("name", ["footprint.js", "footprint-sw.js"])
+@pytest.mark.parametrize("name", ["footprint.js", "footprint-ui.js", "footprint-sw.js"])
 def test_the_script_is_served_with_an_etag_and_revalidates_with_a_304(browser: Browser, name: str) -> None:
     def get(headers: dict[str, str] | None = None) -> dict[str, Any]:
         event = http_api_event(f"/{name}", method="GET", content_type=None, headers=headers)

@@ -9,7 +9,7 @@ from functools import cache
 from pathlib import Path
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
-SERVED_FILES = frozenset({"footprint.js", "footprint-sw.js"})
+SERVED_FILES = frozenset({"footprint.js", "footprint-ui.js", "footprint-sw.js"})
 
 
 class PackagedWebAssets:

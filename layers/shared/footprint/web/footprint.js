@@ -118,58 +118,29 @@
     } catch {}
   };
   const pollSoon = () => [400, 1e3, 2e3, 4e3].map((ms) => setTimeout(poll, ms));
-  const el = (tag, attributes, ...children) => {
-    const node = d.createElement(tag);
-    for (const [name, value] of Object.entries(attributes))
-      if (name[0] == "_") node.addEventListener(name.slice(1), value);
-      else if (value != null && value !== false) node.setAttribute(name, value === true ? "" : value);
-    node.append(...children.filter((child) => child));
-    return node;
-  };
-  const input = ({ name, type, required }) => el("input", { name, required, id: P + name, type,
-    autocomplete: { full_name: "name", phone: "tel", email: "email" }[name], pattern: type == "tel" && "\\+?[\\d .]{8,20}" });
+  // The renderer (footprint-ui.js) loads the first time a message is due; it hands over its `show`.
+  let ui;
   const render = (message) => {
     seen.add(message.message_id);
-    const content = message.content, form = message.channel == "onsite_form", back = d.activeElement;
-    const close = (action, fields) => {
-      root.remove();
-      shown = 0;
-      back.focus();
-      ack(message, action, fields);
-    };
-    const box = el("div", { class: "fp-box fp-" + (form ? "form" : "push"), role: "dialog", "aria-modal": form && "true",
-      "aria-labelledby": P + "title" },
-    content.image && el("img", { src: content.image, alt: "" }),
-    el("h2", { id: P + "title" }, content.title || ""),
-    content.body && el("p", {}, content.body),
-    content.offer_code && el("p", { class: "fp-offer" }, content.offer_code));
-    if (form) box.append(el("form", { _submit: (event) => {
-      event.preventDefault();
-      close("submitted", Object.fromEntries([...new FormData(event.target)].filter(([, value]) => value)));
-    } }, ...content.fields.map((field) => el("label", { for: P + field.name }, field.label, input(field))),
-    content.consent_text && el("p", { class: "fp-consent" }, content.consent_text),
-    el("button", {}, content.submit_label || "OK")));
-    else if (content.cta) box.append(el("a", { class: "fp-cta", href: content.url || "#", _click: (event) => {
-      if (content.url == "#web-push") event.preventDefault(), push.subscribe().catch(() => {});
-      close("clicked");
-    } }, content.cta));
-    // Last: focus goes to the first field.
-    box.append(el("button", { type: "button", class: "fp-close", "aria-label": opts.closeLabel || "Đóng",
-      _click: () => close("dismissed") }, "×"));
-    const root = form ? el("div", { class: "fp-overlay" }, box) : box;
-    root.onkeydown = (event) => event.key == "Escape" && close("dismissed");
-    if (!d.getElementById(P + "css")) d.head.prepend(el("style", { id: P + "css", nonce: opts.nonce }, CSS));
-    d.body.append(root);
     shown = message;
-    box.querySelector("input,button").focus();
-    ack(message, "shown");
+    ui = ui || new Promise((resolve, reject) => {
+      footprint.ui = resolve;
+      const script = d.createElement("script");
+      script.onerror = reject;
+      if (opts.nonce) script.nonce = opts.nonce;
+      script.src = api + "/footprint-ui.js";
+      d.head.append(script);
+    });
+    ui.then((show) => show(message, opts, (action, fields) => {
+      if (action != "shown") shown = 0;
+      // In the click itself: browsers ask for permission only on a user gesture.
+      if (action == "clicked" && message.content.url == "#web-push") push.subscribe().catch(() => {});
+      ack(message, action, fields);
+    }), () => {
+      ui = shown = 0;
+      seen.delete(message.message_id);
+    });
   };
-  const CSS = `.fp-overlay{position:fixed;inset:0;background:#0007;display:grid;place-items:center}.fp-box{position:relative;
-width:min(360px,90vw);padding:20px;border-radius:12px;background:#fff;font:15px/1.4 system-ui;z-index:2147483000}
-.fp-push{position:fixed;right:16px;bottom:16px;box-shadow:0 2px 20px #0005}.fp-box h2{margin:0 20px 8px 0;font-size:18px}
-.fp-box :is(img,input){display:block;width:100%;box-sizing:border-box;padding:8px}.fp-box :is(a,form button)
-{padding:10px 18px;border:0;border-radius:8px;background:#c2410c;color:#fff;text-decoration:none}.fp-close{position:absolute;
-top:4px;right:8px;border:0;background:none;color:inherit;font-size:24px}.fp-consent{font-size:12px}`;
 
   // Call push.subscribe() from a click: browsers ask permission only on a user gesture.
   const push = {

@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install run test unit integration e2e browser lint format typecheck validate-template bench faults clean
+.PHONY: install analytics-js run test unit integration e2e browser lint format typecheck validate-template bench faults clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Footprint needs Python >= 3.11"'
@@ -20,7 +20,7 @@ install: $(STAMP)
 run: install  ## start the whole stack locally (moto, tracking API, pumps, local page)
 	$(BIN)/footprint-local $(ARGS)
 
-test: install lint  ## the whole suite, then the linters
+test: install analytics-js lint  ## the whole suite, then the linters
 	$(BIN)/pytest -n 2 --dist loadgroup
 
 unit: install
@@ -32,7 +32,7 @@ integration: install
 e2e: install
 	$(BIN)/pytest tests/e2e
 
-browser: install  ## headless Chromium on the demo shop (Debian's chromium package; skipped without it)
+browser: install analytics-js  ## headless Chromium on the demo shop (Debian's chromium package; skipped without it)
 	$(BIN)/pytest tests/browser
 
 lint: install typecheck validate-template
@@ -45,6 +45,18 @@ format: install
 
 typecheck: install
 	$(BIN)/mypy
+
+# Segment's analytics.js (the npm package's standalone build), for the browser test that runs it
+# unchanged against Footprint. Only the package's own tarball: the standalone build bundles its code.
+ANALYTICS_JS_VERSION := 1.84.3
+ANALYTICS_JS        := .cache/analytics-next-$(ANALYTICS_JS_VERSION)
+
+$(ANALYTICS_JS)/package.json:
+	mkdir -p $(ANALYTICS_JS)
+	cd $(ANALYTICS_JS) && npm pack --silent @segment/analytics-next@$(ANALYTICS_JS_VERSION) >/dev/null \
+	  && tar xzf segment-analytics-next-$(ANALYTICS_JS_VERSION).tgz --strip-components=1 && rm -f *.tgz
+
+analytics-js: $(ANALYTICS_JS)/package.json
 
 # aws-sam-cli pins its own dependencies tightly, so it lives in a virtualenv of its own (installed once).
 # The dummy credentials keep `sam validate` offline: it never calls AWS, it only needs a session to exist.
@@ -71,4 +83,4 @@ faults: install  ## fault injection: 300 visitors, faults at every boundary, aga
 	$(BIN)/python -m tests.faults --visitors 300 $(ARGS)
 
 clean:
-	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .cache .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -166,6 +166,9 @@ def http_api_event(
             continue
         # Repeated headers are joined with commas, as API Gateway does.
         headers[lower] = f"{headers[lower]},{value}" if lower in headers else value
+    # API Gateway sets these itself (whatever the client sent): the local server speaks plain http.
+    headers["x-forwarded-proto"] = "http"
+    headers["x-forwarded-for"] = request.source_ip
     request_id = base64.urlsafe_b64encode(uuid.uuid4().bytes[:12]).decode().rstrip("=")
     event: dict[str, Any] = {
         "version": "2.0",

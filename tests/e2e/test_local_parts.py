@@ -124,7 +124,13 @@ def test_an_http_api_event_has_the_payload_v2_shape() -> None:
     assert event["rawPath"] == "/v1/track"
     assert event["rawQueryString"] == "a=1&a=2&b="
     assert event["queryStringParameters"] == {"a": "1,2", "b": ""}
-    assert event["headers"] == {"x-thing": "one,two", "content-type": "text/plain"}
+    assert event["headers"] == {
+        "x-thing": "one,two",
+        "content-type": "text/plain",
+        # as API Gateway adds them: the settings route answers analytics.js with the scheme it was asked on
+        "x-forwarded-proto": "http",
+        "x-forwarded-for": event["requestContext"]["http"]["sourceIp"],
+    }
     assert event["cookies"] == ["c1=1", "c2=2"]
     assert event["requestContext"]["http"] == {
         "method": "POST",

@@ -18,7 +18,7 @@ from tests import faults
 pytestmark = pytest.mark.integration
 
 VISITORS = 20
-SEED = 6
+SEED = 5
 
 
 def test_faults_at_every_boundary_deliver_exactly_what_a_fault_free_run_delivers() -> None:

@@ -64,6 +64,32 @@ class RecordingMetrics:
         self.counts.append((outcome, channel))
 
 
+class RecordedOutcomes:
+    """The visitor's timeline, as send's outcome events reach it (stored once per event id)."""
+
+    def __init__(self) -> None:
+        self.events: dict[str, tuple[str, str, dict[str, Any]]] = {}
+        self.failures: list[Exception] = []
+
+    def record(
+        self,
+        profile_id: str,
+        name: str,
+        *,
+        event_id: str,
+        properties: Mapping[str, Any],
+        at: datetime,
+        now: datetime,
+    ) -> bool:
+        if self.failures:
+            raise self.failures.pop(0)
+        self.events[event_id] = (profile_id, name, dict(properties))
+        return True
+
+    def names(self) -> list[str]:
+        return [name for _, name, _ in self.events.values()]
+
+
 # ------------------------------------------------------------------ builders
 
 HOA = Profile(
@@ -110,6 +136,7 @@ class World:
         self.profiles = FakeProfiles(*(profiles or (HOA,)))
         self.metrics = RecordingMetrics()
         self.channel = RecordingChannel()
+        self.outcomes = RecordedOutcomes()
         names: list[MessageChannel] = ["onsite_form", "onsite_push", "web_push", "email", "sms", "webhook"]
         all_channels: dict[MessageChannel, ChannelSender] = dict.fromkeys(names, self.channel)
         self.service = SendService(
@@ -118,6 +145,7 @@ class World:
             channels=all_channels if channels is None else channels,
             clock=self.clock,
             metrics=self.metrics,
+            outcomes=self.outcomes,
         )
 
 
@@ -734,3 +762,57 @@ def test_a_crash_between_the_result_and_its_step_loses_no_step() -> None:
 
     assert (record.status, record.detail) == ("skipped", UNKNOWN_PROFILE)
     assert [(step.outcome, step.node_id) for step in world.steps.stored.values()] == [("skipped", "n-1")]
+
+
+# ------------------------------------------------------------------ outcome events
+
+
+def test_each_settled_message_tells_the_visitor_s_timeline_what_became_of_it() -> None:
+    world = World(HOA, HOA.model_copy(update={"profile_id": "p-anon", "email": None}))
+    world.channel.outcomes = [
+        DeliveryResult("sent", "ok"),
+        DeliveryResult("failed", "address refused"),
+        DeliveryResult("queued_onsite", "in the inbox"),
+    ]
+
+    world.service.deliver(outgoing(key="k-sent"))
+    world.service.deliver(outgoing(key="k-refused"))
+    world.service.deliver(outgoing(key="k-broken", content={"subject": "{% if %}"}))
+    world.service.deliver(outgoing(key="k-no-address", profile_id="p-anon"))
+    world.service.deliver(outgoing("onsite_push", key="k-onsite", content={"title": "Váy hè"}))
+
+    events = world.outcomes.events
+    assert {key: name for key, (_, name, _) in events.items()} == {
+        "k-sent:message_sent": "message_sent",
+        "k-refused:message_failed": "message_failed",
+        "k-broken:message_failed": "message_failed",
+        "k-no-address:message_suppressed": "message_suppressed",
+    }  # an onsite message has none: the browser reports it shown
+    profile_id, _, sent = events["k-sent:message_sent"]
+    assert profile_id == "p-hoa"
+    assert sent == {
+        "message_id": "k-sent",  # what match_message compares, as for message_clicked
+        "journey_id": "view-no-cart",
+        "journey_version": 1,
+        "node_id": "n-1",
+        "enrollment_id": "e-1",
+        "channel": "email",
+        "category": "marketing",
+        "reason": "ok",
+    }
+    assert events["k-refused:message_failed"][2]["reason"] == "address refused"
+    assert events["k-broken:message_failed"][2]["reason"].startswith("template error:")
+    assert events["k-no-address:message_suppressed"][2]["reason"] == "no email address, or email declined"
+
+
+def test_an_outcome_event_that_could_not_be_stored_is_recorded_by_the_retry_without_sending_again() -> None:
+    world = World()
+    world.outcomes.failures = [TimeoutError("events table timed out")]
+
+    with pytest.raises(RetryableDeliveryError, match="message_sent of k-1 not recorded yet"):
+        world.service.deliver(outgoing())
+    record = world.service.deliver(outgoing())  # SQS brings the message back
+
+    assert record.status == "sent"
+    assert len(world.channel.sent) == 1
+    assert world.outcomes.names() == ["message_sent"]

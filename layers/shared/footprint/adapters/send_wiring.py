@@ -40,6 +40,7 @@ from footprint.adapters.channels.web_push import CachedVapidKeys, WebPushSender
 from footprint.adapters.channels.webhook import WebhookSender
 from footprint.adapters.channels.zalo_tokens import DynamoTokenStore, ZaloAccessTokens
 from footprint.adapters.channels.zalo_zns import ZaloZnsRelaySender, ZaloZnsSender
+from footprint.adapters.events_store import DynamoDBEventStore
 from footprint.adapters.outbox import DynamoOutbox
 from footprint.adapters.pressure_counter import DynamoPressureCounter
 from footprint.adapters.profiles_store import DynamoProfileStore
@@ -48,6 +49,7 @@ from footprint.adapters.steps import DynamoStepLog
 from footprint.clock import current_clock
 from footprint.email_links import LinkSigner
 from footprint.models.messages import DeliveryRecord, MessageChannel
+from footprint.services.email_links import ProfileEvents
 from footprint.services.send import ChannelSender, DeliveryGuard, SendService
 from footprint.settings import Settings, get_settings
 
@@ -216,6 +218,10 @@ def send_service() -> SendService:
         steps=DynamoStepLog(client, settings.steps_table, timedelta(days=settings.event_retention_days)),
         policy=settings.messaging_policy,
         pressure=DynamoPressureCounter(client, settings.messages_table),
+        outcomes=ProfileEvents(
+            profiles,
+            DynamoDBEventStore(settings.events_table, retention_days=settings.event_retention_days, client=client),
+        ),
     )
 
 

@@ -96,6 +96,15 @@ UNKNOWN_PROFILE = "unknown profile"
 NOT_CONFIGURED = "channel not configured"
 # Delivery results that evaluate's "sent" step does not already tell: recorded as steps by send.
 STEP_OUTCOMES: dict[str, StepOutcome] = {"failed": "failed", "skipped": "skipped"}
+# ...and as events on the visitor's timeline, which journeys can wait_for and branch on (with
+# match_message) and reports count: the provider accepted it, refused it, or it was not sent (no
+# consent, a suppressed address, a cap, quiet hours...). An onsite message has none: the browser
+# reports it shown. The provider's own feedback follows (message_delivered, message_bounced...).
+OUTCOME_EVENTS: dict[DeliveryStatus, str] = {
+    "sent": "message_sent",
+    "failed": "message_failed",
+    "skipped": "message_suppressed",
+}
 OUTCOME_UNKNOWN = (
     "outcome unknown: an earlier attempt stopped while calling the provider; not resent to avoid a duplicate"
 )
@@ -221,6 +230,21 @@ class SendSteps(Protocol):
         ...
 
 
+class OutcomeEvents(Protocol):
+    def record(
+        self,
+        profile_id: str,
+        name: str,
+        *,
+        event_id: str,
+        properties: Mapping[str, Any],
+        at: datetime,
+        now: datetime,
+    ) -> bool:
+        """Store event ``name`` on the profile's timeline, once per ``event_id``; False if it is gone."""
+        ...
+
+
 class DeliveryMetrics(Protocol):
     def count(self, outcome: str, channel: MessageChannel) -> None:
         """One message reached ``outcome`` (a DeliveryStatus, "duplicate" or "retried")."""
@@ -261,8 +285,10 @@ class SendService:
         new_attempt_id: Callable[[], str] | None = None,
         policy: MessagingPolicy | None = None,
         pressure: PressureCounter | None = None,
+        outcomes: OutcomeEvents | None = None,
     ) -> None:
         self.steps = steps
+        self.outcomes = outcomes
         self.policy = policy or MessagingPolicy()
         self.pressure = pressure
         self.profiles = profiles
@@ -464,7 +490,10 @@ class SendService:
         return record
 
     def _record_step(self, message: OutgoingMessage, record: DeliveryRecord) -> None:
-        """A message that was not delivered is a journey step too: the funnel must not count it as sent."""
+        """What became of the message, told twice: as an outcome event, and, when it was not delivered,
+        as a journey step (the funnel must not count it as sent). Both are stored once by their keys,
+        so a redelivery that finds the row settled tells them again safely."""
+        self._record_outcome_event(message, record)
         if self.steps is None or record.status not in STEP_OUTCOMES:
             return
         outcome = STEP_OUTCOMES[record.status]
@@ -485,6 +514,35 @@ class SendService:
             self.steps.record(step)
         except Exception:  # the delivery is settled; a lost step only makes the report less exact
             logger.exception("could not record the %s step of %s", outcome, message.idempotency_key)
+
+    def _record_outcome_event(self, message: OutgoingMessage, record: DeliveryRecord) -> None:
+        name = OUTCOME_EVENTS.get(record.status)
+        if self.outcomes is None or name is None:
+            return
+        properties: dict[str, Any] = {
+            "message_id": message.idempotency_key,
+            "journey_id": message.journey_id,
+            "journey_version": message.journey_version,
+            "node_id": message.node_id,
+            "enrollment_id": message.enrollment_id,
+            "channel": message.channel,
+            "category": message.category,
+        }
+        if record.detail:
+            properties["reason"] = record.detail
+        try:
+            self.outcomes.record(
+                message.profile_id,
+                name,
+                event_id=f"{message.idempotency_key}:{name}",
+                properties=properties,
+                at=record.sent_at,
+                now=self.clock.now(),
+            )
+        except Exception as error:
+            # Journeys branch on it, so it must not be lost: SQS brings the message back, which finds
+            # the row settled (nothing is sent again) and records the event then.
+            raise RetryableDeliveryError(f"{name} of {message.idempotency_key} not recorded yet: {error}") from error
 
 
 def live_profile(profiles: ProfileLookup, profile_id: str) -> Profile | None:

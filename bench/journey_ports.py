@@ -21,6 +21,7 @@ from footprint.engine import Effect, Enrollment, EventInput, RecordStep, UpdateP
 from footprint.engine.occurrences import slot_of
 from footprint.models.journey import Journey
 from footprint.models.messages import OutgoingMessage
+from footprint.models.profile import Profile
 from footprint.services.journeys import EnrollmentConflictError, JourneyService, StoredEnrollment
 
 # The Timers adapter's threshold between an SQS message timer and a Scheduler schedule.
@@ -145,6 +146,15 @@ class CountingStepLog:
         self.outcomes[step.outcome] += 1
 
 
+class CountingTimelineEvents:
+    def __init__(self) -> None:
+        self.events: Counter[str] = Counter()
+
+    def record_on(self, profile: Profile, name: str, **_: object) -> bool:
+        self.events[name] += 1
+        return True
+
+
 class InMemoryRecentEvents:
     """RecentEvents: each profile's kept ``unless`` events, newest first when recalled (no expiry)."""
 
@@ -168,6 +178,7 @@ class InMemoryPorts:
     profiles: CountingProfileEditor = field(default_factory=CountingProfileEditor)
     steps: CountingStepLog = field(default_factory=CountingStepLog)
     recent_events: InMemoryRecentEvents = field(default_factory=InMemoryRecentEvents)
+    outcomes: CountingTimelineEvents = field(default_factory=CountingTimelineEvents)
 
     def service(self) -> JourneyService:
         """The real service, wired to these ports (a fresh one per pass: nothing carries over)."""
@@ -179,4 +190,5 @@ class InMemoryPorts:
             profiles=self.profiles,
             steps=self.steps,
             recent_events=self.recent_events,
+            outcomes=self.outcomes,
         )

@@ -364,6 +364,8 @@ FUNCTION_PERMISSIONS: dict[str, dict[str, set[str]]] = {
         "dynamodb:Query": {"ProfilesTable.Arn"},
         "dynamodb:PutItem": {"ProfilesTable.Arn", "StepsTable.Arn"},
         "dynamodb:UpdateItem": {"ProfilesTable.Arn"},
+        # message_suppressed for a send the engine skipped, on the visitor's timeline.
+        "dynamodb:BatchWriteItem": {"EventsTable.Arn"},
         "scheduler:CreateSchedule": {SCHEDULES},
         "scheduler:DeleteSchedule": {SCHEDULES},
         "iam:PassRole": {"SchedulerRole.Arn"},
@@ -480,7 +482,8 @@ def test_each_function_writes_only_its_own_tables(resources: dict[str, dict[str,
 
     # ConfigTable: quota counters only; MessagesTable: the onsite inbox attribute only.
     assert written("TrackFunction") == {"EventsTable.Arn", "ConfigTable.Arn", "MessagesTable.Arn"}
-    assert written("EvaluateFunction") == {"ProfilesTable.Arn", "StepsTable.Arn"}
+    # EventsTable: the outcome events of skipped sends only (BatchWriteItem, as the tracking API).
+    assert written("EvaluateFunction") == {"ProfilesTable.Arn", "StepsTable.Arn", "EventsTable.Arn"}
     # Steps with PutItem only, like evaluate: a step is written once and never changed. ConfigTable: Zalo's OA
     # token item only.
     assert written("SendFunction") == {
@@ -514,10 +517,12 @@ def test_each_function_writes_only_its_own_tables(resources: dict[str, dict[str,
 
     assert holders("dynamodb:DeleteItem") == {"SendFunction"}
     assert permissions_of["SendFunction"]["dynamodb:DeleteItem"] == {"MessagesTable.Arn", "IdempotencyTable.Arn"}
-    # Admin batch-deletes one person's items (data rights); send writes outcome events only.
+    # Admin batch-deletes one person's items (data rights); send and evaluate write outcome events only.
     assert permissions_of["SendFunction"]["dynamodb:BatchWriteItem"] == {"EventsTable.Arn"}
+    assert permissions_of["EvaluateFunction"]["dynamodb:BatchWriteItem"] == {"EventsTable.Arn"}
     assert holders("dynamodb:BatchWriteItem") == {
         "SendFunction",
+        "EvaluateFunction",
         "TrackFunction",
         "EmailLinksFunction",
         "EmailFeedbackFunction",

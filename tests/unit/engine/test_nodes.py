@@ -8,17 +8,19 @@ from typing import Any
 
 import pytest
 
-from footprint.engine import CancelWakeUp, ProfileView, UpdateProfile
+from footprint.engine import CancelWakeUp, ProfileView, RecordOutcomeEvent, UpdateProfile
 from footprint.engine.ids import idempotency_key, split_point
 from tests.unit.engine.builders import (
     EXIT,
     T0,
     Visitor,
     at,
+    event,
     flow,
     journey,
     onsite_push,
     profile,
+    records,
     schedules,
     sends,
     steps,
@@ -371,6 +373,55 @@ class TestSend:
         assert sends(decision) == []
         assert steps(decision) == [("start", "entered"), ("push", "skipped"), ("done", "completed")]
         assert [r.detail for r in decision.effects if getattr(r, "outcome", None) == "skipped"] == ["unreachable"]
+
+    def test_a_skipped_send_puts_message_suppressed_on_the_visitors_timeline_once(self) -> None:
+        visitor = Visitor(flow(("mail", {"type": "send", "channel": "email", "content": {"subject": "Ưu đãi"}})))
+        viewed = event("product_viewed")
+        decision = visitor.feed(viewed)
+        [outcome] = [effect for effect in decision.effects if isinstance(effect, RecordOutcomeEvent)]
+        [skipped] = [step for step in records(decision) if step.outcome == "skipped"]
+        assert outcome.event == "message_suppressed"
+        assert outcome.profile_id == "p1"
+        assert outcome.at == T0
+        # The shape send gives the outcomes it records, so match_message finds it.
+        assert outcome.properties == {
+            "message_id": skipped.idempotency_key,
+            "journey_id": "test-journey",
+            "journey_version": 1,
+            "node_id": "mail",
+            "enrollment_id": visitor.enrollment.id if visitor.enrollment else None,
+            "channel": "email",
+            "category": "marketing",
+            "reason": "unreachable",
+        }
+        assert outcome.event_id == f"{skipped.idempotency_key}:message_suppressed"
+        assert skipped.channel == "email"
+        # The same input again changes nothing, so nothing is recorded twice.
+        assert not visitor.feed(viewed).changed
+
+    def test_quiet_hours_skip_and_frequency_caps_say_why_they_suppressed(self) -> None:
+        quiet = flow(
+            ("push", web_push()),
+            quiet_hours={"start": "09:00", "end": "12:00", "behaviour": "skip"},
+        )
+        reasons = [
+            effect.properties["reason"]
+            for effect in Visitor(quiet, profile(reachable=("web_push",), timezone=HCM)).does("product_viewed").effects
+            if isinstance(effect, RecordOutcomeEvent)
+        ]
+        assert reasons == ["quiet_hours"]
+        capped = flow(
+            ("first", web_push("Một")),
+            ("second", web_push("Hai")),
+            frequency_cap={"max_sends": 1, "period": "P1D", "channels": ["web_push"]},
+        )
+        decision = Visitor(capped, profile(reachable=("web_push",))).does("product_viewed")
+        assert [m.node_id for m in sends(decision)] == ["first"]
+        assert [
+            (effect.properties["node_id"], effect.properties["reason"])
+            for effect in decision.effects
+            if isinstance(effect, RecordOutcomeEvent)
+        ] == [("second", "frequency_cap")]
 
     def test_a_transactional_email_needs_an_address_not_marketing_consent(self) -> None:
         order = {"type": "send", "channel": "email", "category": "transactional", "content": {"subject": "Đơn hàng"}}

@@ -168,3 +168,42 @@ def test_steps_keep_every_decision() -> None:
     assert [step.decision.changed for step in simulator.steps] == [True, True]
     assert simulator.steps[0].before is None
     assert any(isinstance(effect, SendMessage) for effect in simulator.steps[1].decision.effects)
+
+
+EMAIL_OR_ONSITE = flow(
+    ("mail", {"type": "send", "channel": "email", "content": {"subject": "Chiếc váy vẫn chờ bạn"}}),
+    (
+        "mail_suppressed",
+        {
+            "type": "wait_for",
+            "event": "message_suppressed",
+            "match_message": "mail",
+            "timeout": "PT1H",
+            "happened": "offer",
+            "timed_out": "done",
+        },
+    ),
+    ("offer", onsite_push("Chiếc váy vẫn chờ bạn")),
+)
+
+
+def test_a_send_the_engine_skips_comes_back_as_message_suppressed_and_the_journey_falls_back() -> None:
+    anonymous = simulate(EMAIL_OR_ONSITE, [SimulatedEvent(profile_id="p1", event=event("product_viewed", T0))])
+    assert outcomes(anonymous) == [
+        (T0, "start", "entered"),
+        (T0, "mail", "skipped"),
+        (T0, "mail_suppressed", "waiting"),
+        (T0, "mail_suppressed", "happened"),
+        (T0, "offer", "sent"),
+        (T0, "done", "completed"),
+    ]
+    known = simulate(
+        EMAIL_OR_ONSITE,
+        [SimulatedEvent(profile_id="p1", event=event("product_viewed", T0), profile=profile(reachable=("email",)))],
+    )
+    assert [(entry.node_id, entry.outcome) for entry in known][1:] == [
+        ("mail", "sent"),
+        ("mail_suppressed", "waiting"),
+        ("mail_suppressed", "timed_out"),
+        ("done", "completed"),
+    ]

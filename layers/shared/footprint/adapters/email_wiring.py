@@ -19,7 +19,8 @@ from footprint.adapters.outbox import DynamoOutbox
 from footprint.adapters.profiles_store import DynamoProfileStore
 from footprint.clock import current_clock
 from footprint.services.email_feedback import EmailFeedbackService
-from footprint.services.email_links import EmailLinkService, ProfileEvents
+from footprint.services.email_links import EmailLinkService
+from footprint.services.timeline import ProfileEvents
 from footprint.settings import get_settings
 
 if TYPE_CHECKING:

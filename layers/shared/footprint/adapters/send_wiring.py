@@ -49,8 +49,8 @@ from footprint.adapters.steps import DynamoStepLog
 from footprint.clock import current_clock
 from footprint.email_links import LinkSigner
 from footprint.models.messages import DeliveryRecord, MessageChannel
-from footprint.services.email_links import ProfileEvents
 from footprint.services.send import ChannelSender, DeliveryGuard, SendService
+from footprint.services.timeline import ProfileEvents
 from footprint.settings import Settings, get_settings
 
 if TYPE_CHECKING:

@@ -178,6 +178,7 @@ def evaluate_service() -> EvaluateService:
     from aws_lambda_powertools import Metrics
 
     from footprint.adapters.enrollments_store import DynamoEnrollmentStore
+    from footprint.adapters.events_store import DynamoDBEventStore
     from footprint.adapters.profiles_store import DynamoProfileStore
     from footprint.adapters.recent_events import DynamoRecentEvents
     from footprint.adapters.send_queue import SqsSendQueue
@@ -187,6 +188,7 @@ def evaluate_service() -> EvaluateService:
     from footprint.services.evaluate import EvaluateService
     from footprint.services.journeys import JourneyService
     from footprint.services.profiles import ProfileService
+    from footprint.services.timeline import ProfileEvents
 
     settings = get_settings()
     clock = current_clock()
@@ -212,6 +214,11 @@ def evaluate_service() -> EvaluateService:
             dynamodb(), settings.steps_table, timedelta(days=settings.event_retention_days), metrics=Metrics()
         ),
         recent_events=DynamoRecentEvents(dynamodb(), settings.profiles_table),
+        # Outcomes of sends the engine skipped (message_suppressed), through EventsTable and back.
+        outcomes=ProfileEvents(
+            store,
+            DynamoDBEventStore(settings.events_table, retention_days=settings.event_retention_days, client=dynamodb()),
+        ),
     )
     return EvaluateService(profiles=ProfileService(store), profile_reader=store, journeys=journeys, clock=clock)
 

@@ -15,7 +15,9 @@ Public API
     ``ScheduleWakeUp(wake_up)``, ``CancelWakeUp(wake_up_id, due_at)`` (optional: stale wake-ups are
     ignored), ``SendMessage(idempotency_key, channel, content | template, ...)``,
     ``UpdateProfile(set_attributes, add_tags, remove_tags, lifecycle_stage)``,
-    ``RecordStep(key, node_id, outcome, detail, ...)``. Not ``changed``: write nothing (``note``:
+    ``RecordOutcomeEvent(profile_id, event, event_id, properties)`` (a send the engine skipped:
+    ``message_suppressed`` on the visitor's timeline), ``RecordStep(key, node_id, outcome, detail, ...)``.
+    Not ``changed``: write nothing (``note``:
     duplicate_input, stale_wake_up, not_triggered, re_entry_not_allowed, no_effect,
     journey_not_active, source_not_included, early_wake_up — the last one re-schedules the same wake-up).
 
@@ -74,6 +76,7 @@ from footprint.engine.effects import (
     CancelWakeUp,
     Decision,
     Effect,
+    RecordOutcomeEvent,
     RecordStep,
     ScheduleWakeUp,
     SendMessage,
@@ -102,6 +105,7 @@ __all__ = [
     "JourneyMismatchError",
     "PendingWakeUp",
     "ProfileView",
+    "RecordOutcomeEvent",
     "RecordStep",
     "ScheduleWakeUp",
     "SendMessage",

@@ -14,6 +14,7 @@ from footprint.engine.effects import (
     CancelWakeUp,
     Decision,
     Effect,
+    RecordOutcomeEvent,
     RecordStep,
     ScheduleWakeUp,
     SendMessage,
@@ -57,6 +58,7 @@ from footprint.models.journey import (
     WaitNode,
     format_duration,
 )
+from footprint.models.messages import OUTCOME_EVENTS, MessageChannel
 
 
 class JourneyMismatchError(ValueError):
@@ -335,6 +337,8 @@ class _Run:
         *,
         detail: str | None = None,
         send: SendMessage | None = None,
+        channel: MessageChannel | None = None,
+        message_key: str | None = None,
     ) -> None:
         enrollment = self.enrollment
         occurrence = enrollment.node_visits.get(node_id, 0)
@@ -350,8 +354,8 @@ class _Run:
                 stage=self.journey.nodes[node_id].stage,
                 outcome=outcome,
                 detail=detail,
-                channel=send.channel if send else None,
-                idempotency_key=send.idempotency_key if send else None,
+                channel=send.channel if send else channel,
+                idempotency_key=send.idempotency_key if send else message_key,
             )
         )
 
@@ -542,16 +546,16 @@ class _Run:
         """Send, hold (quiet hours) or skip; returns the next node, or None when held."""
         enrollment = self.enrollment
         journey = self.journey
+        occurrence = enrollment.node_visits.get(node_id, 1)
+        key = idempotency_key(journey.id, journey.version, enrollment.id, node_id, occurrence)
         # A transactional message needs a deliverable address, not the visitor's marketing consent.
         reachable = self.profile.can_reach if node.category == "marketing" else self.profile.can_deliver
         if not reachable(node.channel):
-            self.record(node_id, "skipped", detail="unreachable")
-            return node.next
+            return self._suppress(node_id, node, key, "unreachable")
         quiet = journey.quiet_hours
         if quiet is not None and node.channel in quiet.channels and in_quiet_hours(self.now, quiet, self.zone):
             if quiet.behaviour == "skip":
-                self.record(node_id, "skipped", detail="quiet_hours")
-                return node.next
+                return self._suppress(node_id, node, key, "quiet_hours")
             until = self.schedule(node_id, quiet_hours_end(self.now, quiet, self.zone))
             self.record(node_id, "held", detail=f"quiet hours until {_stamp(until)}")
             return None
@@ -561,11 +565,9 @@ class _Run:
             if node.channel in cap.channels:
                 recent = [record for record in enrollment.sends if record.channel in cap.channels]
                 if len(recent) >= cap.max_sends:
-                    self.record(node_id, "skipped", detail="frequency_cap")
-                    return node.next
-        occurrence = enrollment.node_visits.get(node_id, 1)
+                    return self._suppress(node_id, node, key, "frequency_cap")
         message = SendMessage(
-            idempotency_key=idempotency_key(journey.id, journey.version, enrollment.id, node_id, occurrence),
+            idempotency_key=key,
             profile_id=enrollment.profile_id,
             journey_id=journey.id,
             journey_version=journey.version,
@@ -585,6 +587,32 @@ class _Run:
             -SEND_HISTORY:
         ]
         self.record(node_id, "sent", send=message)
+        return node.next
+
+    def _suppress(self, node_id: str, node: SendNode, key: str, reason: str) -> str | None:
+        """A send not made: a ``skipped`` step, and ``message_suppressed`` on the visitor's timeline in
+        the shape send gives its own outcome events, so a ``wait_for`` with ``match_message`` sees it."""
+        enrollment = self.enrollment
+        self.record(node_id, "skipped", detail=reason, channel=node.channel, message_key=key)
+        event = OUTCOME_EVENTS["skipped"]
+        self.effects.append(
+            RecordOutcomeEvent(
+                profile_id=enrollment.profile_id,
+                event=event,
+                event_id=f"{key}:{event}",
+                at=self.now,
+                properties={
+                    "message_id": key,
+                    "journey_id": enrollment.journey_id,
+                    "journey_version": enrollment.journey_version,
+                    "node_id": node_id,
+                    "enrollment_id": enrollment.id,
+                    "channel": node.channel,
+                    "category": node.category,
+                    "reason": reason,
+                },
+            )
+        )
         return node.next
 
     def _update(self, node_id: str, update: UpdateNode) -> None:

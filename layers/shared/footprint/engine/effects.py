@@ -97,6 +97,19 @@ class UpdateProfile(_Effect):
         )
 
 
+class RecordOutcomeEvent(_Effect):
+    """Put ``event`` on the visitor's timeline, once per ``event_id``: what became of a message the
+    engine decided not to send (``message_suppressed``), so journeys can ``wait_for`` it as they do for
+    the outcomes send records (message_sent, message_failed)."""
+
+    type: Literal["record_outcome_event"] = "record_outcome_event"
+    profile_id: str
+    event: str
+    event_id: str
+    at: UtcDatetime
+    properties: dict[str, Any] = Field(default_factory=dict)
+
+
 class RecordStep(_Effect):
     """One line of the journey's history (funnel, drop-off, channel attribution). ``key`` is unique
     per step, so a re-run step is recorded once."""
@@ -117,7 +130,7 @@ class RecordStep(_Effect):
 
 
 Effect = Annotated[
-    ScheduleWakeUp | CancelWakeUp | SendMessage | UpdateProfile | RecordStep,
+    ScheduleWakeUp | CancelWakeUp | SendMessage | UpdateProfile | RecordOutcomeEvent | RecordStep,
     Field(discriminator="type"),
 ]
 

@@ -16,7 +16,15 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict
 
 from footprint.engine.core import evaluate
-from footprint.engine.effects import Decision, RecordStep, ScheduleWakeUp, SendMessage, StepOutcome, UpdateProfile
+from footprint.engine.effects import (
+    Decision,
+    RecordOutcomeEvent,
+    RecordStep,
+    ScheduleWakeUp,
+    SendMessage,
+    StepOutcome,
+    UpdateProfile,
+)
 from footprint.engine.inputs import EventInput, ProfileView, UtcDatetime, WakeUp
 from footprint.engine.occurrences import belongs_to, occurrence_of, slot
 from footprint.engine.state import Enrollment
@@ -193,6 +201,12 @@ class Simulator:
                     profile = effect.apply_to(profile)
                 case RecordStep():
                     self.timeline.append(self._entry(effect, sends.get(effect.node_id)))
+                case RecordOutcomeEvent():
+                    # Stored on the timeline, it comes back through the stream as any event does.
+                    outcome = EventInput(
+                        id=effect.event_id, name=effect.event, properties=effect.properties, timestamp=effect.at
+                    )
+                    self._push(effect.at, _EVENT_FIRST, profile_id, outcome, None)
         return profile
 
     def _entry(self, step: RecordStep, send: SendMessage | None) -> TimelineEntry:

@@ -10,9 +10,24 @@ from pydantic import BaseModel, ConfigDict, Field
 from footprint.models.channels import MessageCategory, MessageChannel
 from footprint.models.journey import QuietHours
 
-__all__ = ["DeliveryRecord", "DeliveryStatus", "MessageCategory", "MessageChannel", "OutgoingMessage"]
+__all__ = [
+    "OUTCOME_EVENTS",
+    "DeliveryRecord",
+    "DeliveryStatus",
+    "MessageCategory",
+    "MessageChannel",
+    "OutgoingMessage",
+]
 
 DeliveryStatus = Literal["sent", "queued_onsite", "skipped", "failed"]
+
+# The event on the visitor's timeline for each delivery status (send records them; the engine records
+# message_suppressed itself for the sends it skips). Journeys wait_for these names.
+OUTCOME_EVENTS: dict[DeliveryStatus, str] = {
+    "sent": "message_sent",
+    "failed": "message_failed",
+    "skipped": "message_suppressed",
+}
 
 
 class OutgoingMessage(BaseModel):

@@ -27,7 +27,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from footprint.clock import Clock
 from footprint.email_links import TAG_MESSAGE, TAG_PROFILE, InvalidLinkError, decode_tag
-from footprint.services.email_links import ProfileEvents
+from footprint.services.timeline import ProfileEvents
 
 logger = logging.getLogger(__name__)
 

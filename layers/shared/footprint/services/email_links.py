@@ -17,27 +17,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from footprint.clock import Clock
 from footprint.email_links import InvalidLinkError, LinkClaims, message_links, verify
-from footprint.models.events import TrackedEvent, check_event_timestamp
 from footprint.models.messages import DeliveryRecord
-from footprint.models.profile import Profile
-from footprint.services.send import live_profile
+from footprint.services.timeline import ProfileEvents
 
 logger = logging.getLogger(__name__)
-
-
-class ProfileLookup(Protocol):
-    def get_profile(self, profile_id: str) -> Profile | None: ...
-
-
-class EventStore(Protocol):
-    def put_events(self, events: Sequence[TrackedEvent]) -> None: ...
 
 
 class MessageLookup(Protocol):
@@ -46,56 +35,6 @@ class MessageLookup(Protocol):
 
 class UnknownRecipientError(InvalidLinkError):
     """The link is genuine but its profile is gone (erased): nothing to record."""
-
-
-class ProfileEvents:
-    """Writes an event on a profile's timeline, under an identity evaluate resolves to that profile."""
-
-    def __init__(self, profiles: ProfileLookup, store: EventStore) -> None:
-        self.profiles = profiles
-        self.store = store
-
-    def record(
-        self,
-        profile_id: str,
-        name: str,
-        *,
-        event_id: str,
-        properties: Mapping[str, Any],
-        at: datetime,
-        now: datetime,
-    ) -> bool:
-        """Store event ``name`` with messageId ``event_id``; False if the profile does not exist."""
-        profile = self._live_profile(profile_id)
-        if profile is None:
-            return False
-        if profile.user_id:
-            identity: dict[str, str | None] = {"user_id": profile.user_id, "anonymous_id": None}
-        elif profile.anonymous_ids:
-            identity = {"user_id": None, "anonymous_id": profile.anonymous_ids[0]}
-        else:
-            logger.warning("profile %s has no identity to record %s under", profile_id, name)
-            return False
-        if check_event_timestamp(at, received_at=now) is not None:
-            at = now  # a provider clock far ahead of ours (or a time out of range): stamped on receipt
-        event = TrackedEvent(
-            source_id=profile.source_id,
-            message_id=event_id,
-            type="track",
-            event=name,
-            properties=dict(properties),
-            context={"library": {"name": "footprint"}},
-            timestamp=at,
-            received_at=now,
-            # Footprint vouches for it: the link was signed by the stack, the feedback came from SES.
-            trust="server",
-            **identity,
-        )
-        self.store.put_events([event])
-        return True
-
-    def _live_profile(self, profile_id: str) -> Profile | None:
-        return live_profile(self.profiles, profile_id)
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,10 @@ stale wake-ups ignored by the engine), so performing one twice after a crash is 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from footprint.engine import (
     CancelWakeUp,
@@ -28,6 +28,7 @@ from footprint.engine import (
     Enrollment,
     EventInput,
     ProfileView,
+    RecordOutcomeEvent,
     RecordStep,
     ScheduleWakeUp,
     SendMessage,
@@ -106,6 +107,21 @@ class StepLog(Protocol):
     def record(self, step: RecordStep) -> None: ...
 
 
+class TimelineEvents(Protocol):
+    def record_on(
+        self,
+        profile: Profile,
+        name: str,
+        *,
+        event_id: str,
+        properties: Mapping[str, Any],
+        at: datetime,
+        now: datetime,
+    ) -> bool:
+        """Store event ``name`` on the profile's timeline, once per ``event_id`` (footprint.services.timeline)."""
+        ...
+
+
 @dataclass(frozen=True)
 class _EventNames:
     trigger: str  # the one event that enters the journey
@@ -122,6 +138,7 @@ class JourneyService:
     profiles: ProfileEditor
     steps: StepLog
     recent_events: RecentEvents
+    outcomes: TimelineEvents
     _event_names: dict[tuple[str, int], _EventNames] = field(default_factory=dict, init=False, repr=False)
 
     def on_event(self, profile: Profile, event: EventInput, now: datetime) -> list[Decision]:
@@ -308,6 +325,15 @@ class JourneyService:
                     self.profiles.update(effect)
                 case RecordStep():
                     self.steps.record(effect)
+                case RecordOutcomeEvent():
+                    self.outcomes.record_on(
+                        profile,
+                        effect.event,
+                        event_id=effect.event_id,
+                        properties=effect.properties,
+                        at=effect.at,
+                        now=now,
+                    )
 
 
 def _already_moved(enrollment: Enrollment) -> bool:

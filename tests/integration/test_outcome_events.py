@@ -1,0 +1,80 @@
+"""A send the engine skips becomes ``message_suppressed`` on the visitor's timeline, on moto with the
+real evaluate handler: the event lands in EventsTable under the visitor's own identity, comes back
+through the stream, and a journey waiting for it with ``match_message`` falls back to another channel.
+Duplicate triggers record it once."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from footprint.adapters.events_store import tracked_event_from_stream_image
+from footprint.adapters.journey_catalog import DynamoJourneyCatalog
+from footprint.models.journey import load_journey_yaml
+from tests.builders import tracked
+from tests.integration.test_evaluate_journeys import START, drain, evaluate, stack
+from tests.integration.test_evaluate_profiles import store_event, stream_record
+
+__all__ = ["stack"]  # the fixture: moto tables, queues, a schedule group and a moved clock
+
+EMAIL_OR_ONSITE = """
+id: checkout-reminder
+name: Checkout reminder, by email or else on the site
+status: active
+version: 1
+nodes:
+  started: {type: trigger, event: checkout_started, next: mail}
+  mail:
+    type: send
+    channel: email
+    content: {subject: "Đơn hàng của bạn đang chờ", html: "<p>Hoàn tất đơn hàng</p>"}
+    next: mail_suppressed
+  mail_suppressed:
+    type: wait_for
+    event: message_suppressed
+    match_message: mail
+    timeout: PT1H
+    happened: on_site
+    timed_out: done
+  on_site:
+    type: send
+    channel: onsite_push
+    content: {title: "Đơn hàng của bạn đang chờ", url: "/checkout"}
+    next: done
+  done: {type: exit}
+"""
+
+
+def suppressed_items(stack: dict[str, Any]) -> list[dict[str, Any]]:
+    tables = stack["tables"]
+    items = tables.client.scan(TableName=tables.events)["Items"]
+    return [item for item in items if json.loads(item["body"]["S"])["event"] == "message_suppressed"]
+
+
+def test_an_email_the_engine_cannot_send_is_suppressed_on_the_timeline_and_the_journey_falls_back(
+    stack: dict[str, Any],
+) -> None:
+    tables = stack["tables"]
+    DynamoJourneyCatalog(tables.client, tables.config, cache_seconds=0).publish(
+        load_journey_yaml(EMAIL_OR_ONSITE), EMAIL_OR_ONSITE
+    )
+    trigger = store_event(tables, tracked(event="checkout_started", anonymous_id="lan", at=START))
+    assert evaluate({"Records": [trigger]}) == {"batchItemFailures": []}
+    assert evaluate({"Records": [trigger]}) == {"batchItemFailures": []}  # the stream delivers it again
+
+    [item] = suppressed_items(stack)  # an anonymous visitor has no email address
+    outcome = tracked_event_from_stream_image(item)
+    assert (outcome.anonymous_id, outcome.user_id, outcome.trust) == ("lan", None, "server")
+    assert outcome.properties["reason"] == "unreachable"
+    assert outcome.properties["node_id"] == "mail"
+    assert outcome.properties["channel"] == "email"
+    assert drain(stack, "send") == []  # nothing went to email
+
+    assert evaluate({"Records": [stream_record(item, sequence="suppressed")]}) == {"batchItemFailures": []}
+    [fallback] = [json.loads(m["Body"]) for m in drain(stack, "send")]
+    assert (fallback["journey_id"], fallback["node_id"], fallback["channel"]) == (
+        "checkout-reminder",
+        "on_site",
+        "onsite_push",
+    )
+    assert fallback["content"]["title"] == "Đơn hàng của bạn đang chờ"

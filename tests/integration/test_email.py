@@ -128,7 +128,11 @@ def stack(tables: Tables, monkeypatch: pytest.MonkeyPatch) -> Iterator[EmailStac
     send_wiring.reset()
     email_wiring.reset()
     # Hoa fills in the consult form: her profile, known by email, made the normal way.
-    identify = tracked("identify", anonymous_id="anon-hoa", traits={"email": "hoa@example.com", "first_name": "Hoa"})
+    identify = tracked(
+        "identify",
+        anonymous_id="anon-hoa",
+        traits={"email": "hoa@example.com", "first_name": "Hoa", "consent": {"email": True}},
+    )
     assert deliver(store_event(tables, identify))["batchItemFailures"] == []
     result = EmailStack(tables, clock, profile_id_for("demo", "anon", "anon-hoa"))
     result.folded |= {item["sk"]["S"] for item in tables.client.scan(TableName=tables.events)["Items"]}

@@ -132,6 +132,7 @@ HOA = Profile(
     profile_id="p-hoa",
     source_id="demo",
     email="hoa@example.com",
+    consent={"email": "granted"},  # email marketing is opt-in
     traits={"name": "Nguyễn Thị Hoa"},
 )
 ANONYMOUS = Profile(profile_id="p-anon", source_id="demo")

@@ -24,6 +24,7 @@ from footprint.adapters.profiles_store import DynamoProfileStore
 from footprint.clock import ManualClock, current_clock, use_clock
 from footprint.identity import sign_user_id
 from footprint.models import keys
+from footprint.models.consent import OPT_OUT
 from footprint.models.profile import CONSENT_CONFIRMED, Profile, profile_id_for
 from tests.api_gateway import http_api_event, http_result
 from tests.builders import T0
@@ -128,8 +129,8 @@ def test_the_backend_makes_lan_a_reachable_known_contact(stack: Stack) -> None:
     contact = lan(stack)
     assert (contact.user_id, contact.email, contact.phone) == ("u-lan", LAN_EMAIL, LAN_PHONE)
     assert contact.consent == {"email": "granted"}
-    assert contact.reachable_on("email")
-    assert contact.reachable_on("sms")
+    assert contact.reachable_on("email", OPT_OUT)
+    assert contact.reachable_on("sms", OPT_OUT)
 
 
 def test_the_write_key_and_a_user_id_change_nothing_of_the_contact(stack: Stack) -> None:
@@ -160,8 +161,8 @@ def test_the_write_key_and_a_user_id_change_nothing_of_the_contact(stack: Stack)
 
     after = lan(stack)
     assert (after.email, after.phone, after.consent) == (LAN_EMAIL, LAN_PHONE, {"email": "granted"})
-    assert after.reachable_on("email")
-    assert after.reachable_on("sms")
+    assert after.reachable_on("email", OPT_OUT)
+    assert after.reachable_on("sms", OPT_OUT)
     assert after.anonymous_ids == ["lan-phone"]
     assert after.event_count == before.event_count
     assert after.merged_profile_ids == []
@@ -174,8 +175,8 @@ def test_the_write_key_and_a_user_id_change_nothing_of_the_contact(stack: Stack)
     assert visitor.user_id is None
     assert visitor.unverified_user_id == "u-lan"
     assert visitor.email == "mallory@evil.test"
-    assert not visitor.reachable_on("email")
-    assert not visitor.reachable_on("sms")
+    assert not visitor.reachable_on("email", OPT_OUT)
+    assert not visitor.reachable_on("sms", OPT_OUT)
     assert stack.alias("anon", "lan-phone") == after.profile_id
 
 
@@ -215,7 +216,7 @@ def test_lans_browser_with_a_valid_user_hash_joins_her_profile(stack: Stack) -> 
     # A signed call may change her address, which then waits for her confirmation, and her consent.
     assert contact.email == "lan@new.example"
     assert contact.consent == {"email": "pending", "sms": "denied"}
-    assert not contact.reachable_on("email")
+    assert not contact.reachable_on("email", OPT_OUT)
     # The confirmation link in the email she receives: the shop's backend (or Footprint's own
     # confirmation route) reports it from a trusted path.
     stack.send(
@@ -229,7 +230,7 @@ def test_lans_browser_with_a_valid_user_hash_joins_her_profile(stack: Stack) -> 
         },
     )
     stack.evaluate()
-    assert lan(stack).reachable_on("email")
+    assert lan(stack).reachable_on("email", OPT_OUT)
 
 
 def test_the_signature_is_not_stored_with_the_event(stack: Stack) -> None:

@@ -32,7 +32,13 @@ from tests.zalo_fake import APP_ID, SECRET_KEY, FakeZalo, running_fake_zalo
 pytestmark = pytest.mark.integration
 
 SECRET_NAME = "footprint/zalo"
-LAN = Profile(profile_id="p-lan", source_id="demo", phone="0912 345 678", traits={"name": "Trần Thị Lan"})
+LAN = Profile(
+    profile_id="p-lan",
+    source_id="demo",
+    phone="0912 345 678",
+    consent={"zalo_zns": "granted"},  # ZNS marketing is opt-in
+    traits={"name": "Trần Thị Lan"},
+)
 PARAMS = {"customer_name": "Trần Thị Lan", "product_name": "Váy nữ phong cách hè"}
 
 

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from footprint.models.consent import OPT_OUT
 from footprint.models.profile import Profile, fold_event, merge_profiles, new_profile, profile_id_for
 from tests.builders import T0, tracked
 
@@ -82,18 +83,18 @@ def test_identify_sets_addresses_traits_and_consent() -> None:
     assert profile.phone == "+84901234567"
     assert profile.traits == {"name": "Lan"}
     assert profile.is_known
-    assert profile.reachable_on("email")
-    assert not profile.reachable_on("sms")
+    assert profile.reachable_on("email", OPT_OUT)
+    assert not profile.reachable_on("sms", OPT_OUT)
 
 
 def test_web_push_subscription_and_unsubscribe() -> None:
     sub = {"endpoint": "https://push.example/abc", "keys": {"p256dh": "k", "auth": "a"}}
     subscribed = fold_all(tracked(event="web_push_subscribed", properties={"subscription": sub}))
-    assert subscribed.reachable_on("web_push")
+    assert subscribed.reachable_on("web_push", OPT_OUT)
     unsubscribed = fold_event(
         subscribed, tracked(event="web_push_unsubscribed", properties={"endpoint": sub["endpoint"]})
     )
-    assert not unsubscribed.reachable_on("web_push")
+    assert not unsubscribed.reachable_on("web_push", OPT_OUT)
     assert unsubscribed.consent["web_push"] == "denied"
 
 
@@ -101,7 +102,7 @@ def test_unsubscribe_from_email_removes_reachability() -> None:
     profile = fold_all(
         tracked("identify", traits={"email": "a@b.c"}), tracked(event="unsubscribed", properties={"channel": "email"})
     )
-    assert not profile.reachable_on("email")
+    assert not profile.reachable_on("email", OPT_OUT)
 
 
 def test_merge_adds_counters_and_keeps_the_known_contacts_traits() -> None:
@@ -138,7 +139,7 @@ def test_a_hard_bounce_suppresses_the_address_for_every_message_a_soft_one_does_
         known, tracked(event="message_bounced", properties={"channel": "email", "bounce_type": "Transient"})
     )
     assert soft.suppressed == {}
-    assert soft.reachable_on("email")
+    assert soft.reachable_on("email", OPT_OUT)
 
     hard = fold_event(
         known,
@@ -148,11 +149,11 @@ def test_a_hard_bounce_suppresses_the_address_for_every_message_a_soft_one_does_
         ),
     )
     assert hard.suppressed == {"hoa@example.com": "bounced"}
-    assert not hard.reachable_on("email")
+    assert not hard.reachable_on("email", OPT_OUT)
     assert not hard.deliverable_on("email")
     # A new address is not suppressed.
     moved = fold_event(hard, tracked("identify", traits={"email": "hoa.new@example.com"}))
-    assert moved.reachable_on("email")
+    assert moved.reachable_on("email", OPT_OUT)
 
 
 def test_a_complaint_suppresses_the_address_and_denies_email_consent() -> None:
@@ -165,7 +166,7 @@ def test_a_complaint_suppresses_the_address_and_denies_email_consent() -> None:
 def test_an_unsubscribed_address_still_takes_transactional_email() -> None:
     known = fold_event(new_profile("p", "demo"), tracked("identify", traits={"email": "hoa@example.com"}))
     unsubscribed = fold_event(known, tracked(event="unsubscribed", properties={"channel": "email"}))
-    assert not unsubscribed.reachable_on("email")
+    assert not unsubscribed.reachable_on("email", OPT_OUT)
     assert unsubscribed.deliverable_on("email")
 
 

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 
+from footprint.models.consent import OPT_OUT
 from footprint.models.profile import CONSENT_CONFIRMED, Profile, fold_event, merge_profiles, new_profile, profile_id_for
 from footprint.services.profiles import ProfileService, alias_key
 from tests.builders import T0, tracked
@@ -51,7 +52,7 @@ def test_addresses_from_a_browser_wait_for_confirmation(trust: str) -> None:
     assert profile.consent == {"email": "pending", "sms": "pending", "zalo_zns": "pending"}
     for channel in ("email", "sms", "zalo_zns"):
         assert not profile.reachable_on(channel)  # type: ignore[arg-type]
-    assert profile.reachable_on("onsite")
+    assert profile.reachable_on("onsite", OPT_OUT)
 
 
 def test_a_consent_checkbox_in_a_page_is_pending_too_but_a_withdrawal_is_not() -> None:
@@ -70,8 +71,8 @@ def test_a_consent_checkbox_in_a_page_is_pending_too_but_a_withdrawal_is_not() -
 def test_a_server_sets_addresses_and_consent_directly() -> None:
     profile = known_contact()
     assert profile.consent == {"email": "granted"}
-    assert profile.reachable_on("email")
-    assert profile.reachable_on("sms")
+    assert profile.reachable_on("email", OPT_OUT)
+    assert profile.reachable_on("sms", OPT_OUT)
 
 
 def test_consent_confirmed_from_a_trusted_source_grants_the_pending_address() -> None:
@@ -87,13 +88,13 @@ def test_consent_confirmed_from_a_trusted_source_grants_the_pending_address() ->
         assert fold_event(pending, event).consent == pending.consent
     confirmed = fold_event(pending, tracked(event=CONSENT_CONFIRMED, properties=confirm))
     assert confirmed.consent == {"email": "granted", "sms": "pending", "zalo_zns": "pending"}
-    assert confirmed.reachable_on("email")
-    assert not confirmed.reachable_on("sms")
+    assert confirmed.reachable_on("email", OPT_OUT)
+    assert not confirmed.reachable_on("sms", OPT_OUT)
     sms = fold_event(confirmed, tracked(event=CONSENT_CONFIRMED, properties={"channel": "sms"}))
-    assert sms.reachable_on("sms")
+    assert sms.reachable_on("sms", OPT_OUT)
     # A changed address needs a new confirmation.
     changed = fold_event(confirmed, tracked("identify", traits={"email": "new@example.com"}, trust="browser"))
-    assert not changed.reachable_on("email")
+    assert not changed.reachable_on("email", OPT_OUT)
 
 
 def test_a_browser_reaching_a_known_contact_cannot_change_addresses_or_consent() -> None:
@@ -134,9 +135,9 @@ def test_a_merge_keeps_each_address_with_its_own_consent() -> None:
     anonymous = fold_event(new_profile("p1", "demo"), tracked("identify", traits=LAN, trust="browser"))
     merged, _ = merge_profiles(contact, anonymous)
     assert merged.email == "a@x.vn"
-    assert merged.reachable_on("email")  # the contact's address, not waiting for anything
+    assert merged.reachable_on("email", OPT_OUT)  # the contact's address, not waiting for anything
     assert merged.phone == LAN["phone"]
-    assert not merged.reachable_on("sms")  # the browser's phone number is still pending
+    assert not merged.reachable_on("sms", OPT_OUT)  # the browser's phone number is still pending
 
 
 # ---------------------------------------------------------------- identity resolution
@@ -179,7 +180,7 @@ def test_a_browser_call_with_only_a_user_id_is_a_visitor_of_its_own() -> None:
         T0,
     )
     assert update.profile.profile_id not in (lan, profile_id_for("demo", "user", "u-lan"))
-    assert store.profiles[lan].reachable_on("email")
+    assert store.profiles[lan].reachable_on("email", OPT_OUT)
 
 
 def test_an_unsigned_alias_links_nothing() -> None:

@@ -97,6 +97,8 @@ HOA = Profile(
     source_id="demo",
     email="hoa@example.com",
     phone="0912345678",
+    # Email and SMS marketing are opt-in: Hoa said yes on both.
+    consent={"email": "granted", "sms": "granted", "zalo_zns": "granted"},
     traits={"name": "Nguyễn Thị Hoa"},
     web_push_subscriptions=[
         WebPushSubscription(

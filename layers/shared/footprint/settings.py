@@ -7,6 +7,7 @@ from functools import lru_cache
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from footprint.models.consent import ConsentPolicy
 from footprint.models.pressure import MessagingPolicy
 
 
@@ -61,6 +62,8 @@ class Settings(BaseSettings):
     zalo_zns_provider_secret_name: str = ""
     # Stack-wide frequency caps and default quiet hours, across journeys (JSON; models/pressure.py).
     messaging_policy: MessagingPolicy = MessagingPolicy()
+    # Opt-in or opt-out per channel and source for marketing (JSON; models/consent.py): opt-in by default.
+    consent_policy: ConsentPolicy = ConsentPolicy()
     # How long sources and journeys are cached in a warm Lambda before being read again.
     config_cache_seconds: int = 60
     # Events and journey steps are kept this long (DynamoDB TTL); profiles are kept until deleted.

@@ -11,6 +11,7 @@ from footprint.engine.inputs import EventInput, ProfileView, lookup
 from footprint.engine.matching import compare, correlated, matches_audience, matches_properties
 from footprint.engine.state import TriggerSnapshot
 from footprint.engine.timing import in_quiet_hours, next_local_time, quiet_hours_end, visitor_zone
+from footprint.models.consent import OPT_OUT
 from footprint.models.events import TrackedEvent
 from footprint.models.journey import AttributeCondition, PropertyCondition, QuietHours
 from footprint.models.profile import Profile, WebPushSubscription
@@ -196,10 +197,13 @@ class TestViewsOfStoredModels:
             recent_events={"purchase": [T0]},
             last_viewed_product={"product_id": "vay-nu-he"},
         )
-        view = ProfileView.from_profile(stored)
+        view = ProfileView.from_profile(stored, OPT_OUT)
         assert view.id == "p_1"
         assert view.timezone == "Asia/Ho_Chi_Minh"
         assert view.reachable_channels == {"web_push", "email", "zalo_zns"}  # SMS consent denied
+        # Opt-in (the default policy): no email or ZNS marketing without a recorded yes.
+        assert ProfileView.from_profile(stored).reachable_channels == {"web_push"}
+        assert ProfileView.from_profile(stored).deliverable_channels == {"web_push", "email", "sms", "zalo_zns"}
         assert view.can_reach("onsite_form")
         assert not view.can_reach("sms")
         assert view.attribute("first_name") == (True, "Lan")

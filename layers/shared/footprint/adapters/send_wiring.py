@@ -217,6 +217,7 @@ def send_service() -> SendService:
         guard=idempotency_guard(settings),
         steps=DynamoStepLog(client, settings.steps_table, timedelta(days=settings.event_retention_days)),
         policy=settings.messaging_policy,
+        consent=settings.consent_policy,
         pressure=DynamoPressureCounter(client, settings.messages_table),
         outcomes=ProfileEvents(
             profiles,

@@ -170,7 +170,9 @@ def transactional_send() -> TransactionalSend:
     settings = get_settings()
     people = person_data()
     outbox = DynamoOutbox(dynamodb(), settings.messages_table, timedelta(days=settings.event_retention_days))
-    return TransactionalSend(people, outbox, SqsSendQueue(sqs(), settings.send_queue_url), now=clock.now)
+    return TransactionalSend(
+        people, outbox, SqsSendQueue(sqs(), settings.send_queue_url), now=clock.now, consent=settings.consent_policy
+    )
 
 
 @cache
@@ -215,6 +217,7 @@ def evaluate_service() -> EvaluateService:
         ),
         recent_events=DynamoRecentEvents(dynamodb(), settings.profiles_table),
         # Outcomes of sends the engine skipped (message_suppressed), through EventsTable and back.
+        consent=settings.consent_policy,
         outcomes=ProfileEvents(
             store,
             DynamoDBEventStore(settings.events_table, retention_days=settings.event_retention_days, client=dynamodb()),

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from footprint.models.consent import OPT_IN, ChannelConsent
 from footprint.models.events import TrackedEvent, check_event_time
 from footprint.models.journey import Channel, EventName
 from footprint.models.profile import Channel as ProfileChannel
@@ -124,8 +125,9 @@ class ProfileView(BaseModel):
         return lookup(self.attributes, path)
 
     @classmethod
-    def from_profile(cls, profile: Profile) -> ProfileView:
-        """The view of a stored profile: traits, addresses and counters become attributes."""
+    def from_profile(cls, profile: Profile, consent: ChannelConsent = OPT_IN) -> ProfileView:
+        """The view of a stored profile: traits, addresses and counters become attributes; ``consent``
+        is its source's consent policy (which channels are opt-in)."""
         attributes: dict[str, Any] = {
             **profile.traits,
             "email": profile.email,
@@ -143,7 +145,9 @@ class ProfileView(BaseModel):
             "last_touch": profile.last_touch.model_dump() if profile.last_touch else None,
         }
         reachable = frozenset(
-            channel for channel, profile_channel in _CONSENTED_CHANNELS if profile.reachable_on(profile_channel)
+            channel
+            for channel, profile_channel in _CONSENTED_CHANNELS
+            if profile.reachable_on(profile_channel, consent)
         )
         deliverable = frozenset(
             channel for channel, profile_channel in _CONSENTED_CHANNELS if profile.deliverable_on(profile_channel)

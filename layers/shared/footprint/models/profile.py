@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from footprint.models.consent import OPT_IN, ChannelConsent
 from footprint.models.events import TrackedEvent
 from footprint.models.limits import (
     MAX_ANONYMOUS_IDS,
@@ -170,10 +171,12 @@ class Profile(BaseModel):
             case _:
                 return self.reachable_on(channel)
 
-    def reachable_on(self, channel: Channel) -> bool:
-        """Whether a message on ``channel`` may be sent now: address present, consent neither
-        withdrawn ("denied") nor still waiting for confirmation ("pending")."""
-        allowed = self.consent.get(channel) not in NOT_REACHABLE
+    def reachable_on(self, channel: Channel, consent: ChannelConsent = OPT_IN) -> bool:
+        """Whether a marketing message on ``channel`` may be sent now: address present, consent
+        neither withdrawn ("denied") nor still waiting for confirmation ("pending"), and, where the
+        source's policy is opt-in (footprint.models.consent), given ("granted")."""
+        state = self.consent.get(channel)
+        allowed = state == "granted" if consent.needs_grant(channel) else state not in NOT_REACHABLE
         match channel:
             case "email":
                 return self.deliverable_on("email") and allowed

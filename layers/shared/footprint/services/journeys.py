@@ -40,6 +40,7 @@ from footprint.engine import (
     unless_since,
 )
 from footprint.engine.occurrences import belongs_to, occurrence_of, slot
+from footprint.models.consent import ConsentPolicy
 from footprint.models.journey import MAX_LOOK_BACK, Journey
 from footprint.models.messages import OutgoingMessage
 from footprint.models.profile import Profile
@@ -139,11 +140,13 @@ class JourneyService:
     steps: StepLog
     recent_events: RecentEvents
     outcomes: TimelineEvents
+    # Which channels need a recorded yes before marketing, per source (footprint.models.consent).
+    consent: ConsentPolicy = field(default_factory=ConsentPolicy)
     _event_names: dict[tuple[str, int], _EventNames] = field(default_factory=dict, init=False, repr=False)
 
     def on_event(self, profile: Profile, event: EventInput, now: datetime) -> list[Decision]:
         """Offer an event to every active journey and every open enrollment that names it."""
-        view = ProfileView.from_profile(profile)
+        view = ProfileView.from_profile(profile, self.consent.for_source(profile.source_id))
         if event.name in self._unless_names():
             # Kept before any journey runs, so a trigger processed after it sees it (a look-back).
             self.recent_events.remember(profile.profile_id, event, now)
@@ -164,7 +167,7 @@ class JourneyService:
         journey = self.catalog.version(wake_up.journey_id, wake_up.journey_version)
         if journey is None:
             return None  # the version was deleted; nothing can run on it
-        view = ProfileView.from_profile(profile)
+        view = ProfileView.from_profile(profile, self.consent.for_source(profile.source_id))
         for attempt in range(MAX_ATTEMPTS):
             stored = self.enrollments.load_for_profile(profile.profile_id)
             self._settle_leftovers(stored.values(), profile, now)

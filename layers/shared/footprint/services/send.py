@@ -54,6 +54,7 @@ from typing import Any, Literal, Protocol
 from footprint.clock import Clock
 from footprint.engine import RecordStep, StepOutcome
 from footprint.engine.timing import in_quiet_hours, quiet_hours_end, visitor_zone
+from footprint.models.consent import ConsentPolicy
 from footprint.models.messages import OUTCOME_EVENTS, DeliveryRecord, DeliveryStatus, MessageChannel, OutgoingMessage
 from footprint.models.pressure import CapWindow, MessagingPolicy, cap_windows
 from footprint.models.profile import Channel, Profile
@@ -277,7 +278,9 @@ class SendService:
         policy: MessagingPolicy | None = None,
         pressure: PressureCounter | None = None,
         outcomes: OutcomeEvents | None = None,
+        consent: ConsentPolicy | None = None,
     ) -> None:
+        self.consent = consent or ConsentPolicy()
         self.steps = steps
         self.outcomes = outcomes
         self.policy = policy or MessagingPolicy()
@@ -400,8 +403,11 @@ class SendService:
         # come in since. A transactional message asks for a deliverable address, not consent.
         if profile.is_suppressed(needs):
             return DeliveryResult("skipped", SUPPRESSED_REASON)
-        reachable = profile.reachable_on if message.category == "marketing" else profile.deliverable_on
-        if not reachable(needs):
+        if message.category == "marketing":
+            reachable = profile.reachable_on(needs, self.consent.for_source(profile.source_id))
+        else:
+            reachable = profile.deliverable_on(needs)
+        if not reachable:
             return DeliveryResult("skipped", UNREACHABLE_REASON[needs])
         quiet = self._quiet_now(message, profile)
         if quiet is not None:

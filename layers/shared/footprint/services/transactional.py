@@ -24,6 +24,7 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from footprint.models.channels import MessageCategory, MessageChannel
+from footprint.models.consent import ConsentPolicy
 from footprint.models.journey import SendNode
 from footprint.models.messages import DeliveryRecord, OutgoingMessage
 from footprint.models.profile import Profile
@@ -88,7 +89,15 @@ class SendQueue(Protocol):
 
 
 class TransactionalSend:
-    def __init__(self, people: PeopleDirectory, outbox: Outbox, queue: SendQueue, now: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        people: PeopleDirectory,
+        outbox: Outbox,
+        queue: SendQueue,
+        now: Callable[[], datetime],
+        consent: ConsentPolicy | None = None,
+    ) -> None:
+        self.consent = consent or ConsentPolicy()
         self.people = people
         self.outbox = outbox
         self.queue = queue
@@ -105,8 +114,11 @@ class TransactionalSend:
         needs = PROFILE_CHANNEL[request.channel]
         if profile.is_suppressed(needs):
             return SendAnswer(message_id=message_id, result="suppressed", reason=SUPPRESSED_REASON)
-        reachable = profile.deliverable_on if request.category == "transactional" else profile.reachable_on
-        if not reachable(needs):
+        if request.category == "transactional":
+            reachable = profile.deliverable_on(needs)
+        else:
+            reachable = profile.reachable_on(needs, self.consent.for_source(profile.source_id))
+        if not reachable:
             return SendAnswer(message_id=message_id, result="unreachable", reason=UNREACHABLE_REASON[needs])
         content = node.content.model_dump(exclude_none=True, exclude_defaults=True) if node.content else {}
         self.queue.enqueue(

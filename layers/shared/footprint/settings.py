@@ -74,11 +74,12 @@ class Settings(BaseSettings):
             "web_push": (self.vapid_secret_name, "set VapidSecretName to a secret holding the VAPID keys"),
             "sms": (
                 self.sms_provider == "sns" or self.sms_provider_url,
-                "set the SmsProvider parameter (sns, or a relay URL)",
+                "set SmsProvider to sns (Amazon SNS), or SmsProviderUrl to your SMS relay's https endpoint",
             ),
             "zalo_zns": (
                 self.zalo_zns_secret_name or self.zalo_zns_provider_url,
-                "set ZaloZnsSecretName to the secret holding the Zalo app's id, key and refresh token",
+                "set ZaloZnsSecretName to the secret holding the Zalo app's id, key and refresh token, or "
+                "ZaloZnsProviderUrl to your ZNS relay's https endpoint",
             ),
         }
         return {

@@ -23,6 +23,7 @@ from footprint.adapters.channels.zalo_tokens import TOKEN_ITEM_ID
 from footprint.adapters.journey_catalog import ACTIVE_INDEX, version_parameter
 from footprint.adapters.profiles_store import profile_to_item
 from footprint.models import keys
+from footprint.models.channels import STACK_PARAMETERS, ChannelSettings
 from footprint.models.profile import Profile
 from footprint.settings import Settings
 from footprint_local.template import load_template, parse_template_text
@@ -933,6 +934,18 @@ def test_every_function_variable_is_a_setting_and_every_required_setting_is_set(
         assert own <= setting_names, (logical_id, own - setting_names)
         assert required <= own, (logical_id, required - own)
         assert {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"} <= variables, logical_id
+
+
+def test_the_cli_reads_each_channel_setting_from_the_parameter_the_functions_get_it_from(
+    resources: dict[str, dict[str, Any]],
+) -> None:
+    # footprint validate/publish --stack build ChannelSettings from a stack's parameters (STACK_PARAMETERS);
+    # admin and send build it from their environment (Settings.channel_settings).
+    assert set(STACK_PARAMETERS) == set(ChannelSettings.model_fields) <= set(Settings.model_fields)
+    for logical_id, function in of_type(resources, "AWS::Lambda::Function").items():
+        variables = function["Environment"]["Variables"]
+        for field, parameter in STACK_PARAMETERS.items():
+            assert variables[field.upper()] == {"Ref": parameter}, (logical_id, field)
 
 
 # ------------------------------------------------------------------------------------------- linting

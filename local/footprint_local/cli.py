@@ -1,6 +1,7 @@
 """``footprint``: check, simulate and publish journeys, against the local stack or a deployed one.
 
-    footprint validate journeys/*.yaml
+    footprint validate journeys/*.yaml                           # offline
+    footprint validate --stack footprint-prod journeys/x.yaml    # ...and against a stack's channels
     footprint simulate journeys/services-consult.yaml events.jsonl
     footprint publish journeys/services-consult.yaml            # the local stack (make run)
     footprint publish --stack footprint-prod journeys/x.yaml     # a deployed stack (AWS credentials)
@@ -14,6 +15,11 @@ POST /admin/journeys/simulate shares): ``{"at": "2026-11-23T09:00:00Z" | "after"
 "profile": {optional profile view: timezone, attributes, tags, reachable_channels}}``. ``after`` is
 counted from ``--start`` (default: the first ``at``, else 2026-01-01T09:00Z). It prints the
 timeline of steps and messages on a virtual clock: deterministic, and offline.
+
+``publish`` (and ``validate`` given ``--local`` or ``--stack``) refuses a journey that sends on a
+channel the stack has not turned on, as the admin API does and with its words: a deployed stack's
+channels come from its CloudFormation parameters, the local stack's from ``/_local/stack.json``.
+``publish --config-table`` names a table, not a stack, so it cannot check.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from footprint.engine import SimulationLimitError
+from footprint.models.channels import ChannelSettings
 from footprint.models.journey import Journey, JourneyDefinitionError, parse_duration
 from footprint.services.content import inline_templates, journey_notes, load_checked_journey, templates_folder
 from footprint.services.reports import journey_report, render_report
@@ -62,9 +69,14 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="footprint", description="Check, simulate and publish Footprint journeys.")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    validate = commands.add_parser("validate", help="check journey files")
+    validate = commands.add_parser("validate", help="check journey files (offline, or also against a stack)")
     validate.add_argument("files", nargs="+", type=Path)
-    validate.set_defaults(run=cmd_validate)
+    target = validate.add_mutually_exclusive_group()
+    target.add_argument(
+        "--local", metavar="URL", nargs="?", const=DEFAULT_LOCAL, help="also check the local stack's channels"
+    )
+    target.add_argument("--stack", help="also check the channels of a deployed CloudFormation stack")
+    validate.set_defaults(run=cmd_validate, config_table=None)
 
     simulate = commands.add_parser("simulate", help="play a journey over events on a virtual clock")
     simulate.add_argument("journey", type=Path)
@@ -79,7 +91,12 @@ def _parser() -> argparse.ArgumentParser:
     vapid.set_defaults(run=cmd_vapid_keys)
 
     for name, helptext, func in (
-        ("publish", "publish journey versions (active ones start taking visitors)", cmd_publish),
+        (
+            "publish",
+            "publish journey versions (active ones start taking visitors); refuses a journey on a channel the "
+            "stack has not turned on",
+            cmd_publish,
+        ),
         ("list", "list published journeys and the active version of each", cmd_list),
         ("pause", "stop new entries into a journey (visitors in flight finish)", cmd_pause),
         ("resume", "let visitors enter a journey again", cmd_resume),
@@ -269,6 +286,7 @@ def cmd_people(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
+    channels = _stack_channels(args) if args.local or args.stack else None
     failed = 0
     for path in args.files:
         try:
@@ -276,6 +294,11 @@ def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
         except JourneyDefinitionError as error:
             failed += 1
             print(f"✗ {error}", file=out)
+            continue
+        refusal = _channel_refusal(path, journey, channels)
+        if refusal:
+            failed += 1
+            print(f"✗ {refusal}", file=out)
             continue
         print(f"✓ {path}: {journey.id} v{journey.version} ({journey.status}), {len(journey.nodes)} nodes", file=out)
         for location, note in journey_notes(journey):
@@ -311,12 +334,44 @@ def cmd_vapid_keys(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_publish(args: argparse.Namespace, out: TextIO) -> int:
+    # Every file is checked before any is published: a refused one publishes none.
+    journeys = [(path, _load(path)) for path in args.files]
+    channels = _stack_channels(args)
+    refusals = [refusal for path, journey in journeys if (refusal := _channel_refusal(path, journey, channels))]
+    if refusals:
+        raise CliError("\n".join(refusals))
     catalog = _catalog(args)
-    for path in args.files:
-        journey = _load(path)
+    for path, journey in journeys:
         catalog.publish(journey, _published_text(path))
         print(f"published {journey.id} v{journey.version} ({journey.status})", file=out)
     return 0
+
+
+def _channel_refusal(path: Path, journey: Journey, channels: ChannelSettings | None) -> str:
+    """Why the stack would refuse the journey (the admin API's reason and problems), "" if it would not."""
+    from footprint.services.admin import AdminError, refuse_unconfigured_channels
+
+    if channels is None:
+        return ""
+    try:
+        refuse_unconfigured_channels(journey, channels.unconfigured(), location="")
+    except AdminError as error:
+        return f"{path}: {error.reason}" + "".join(f"\n  {p['location']}: {p['message']}" for p in error.errors)
+    return ""
+
+
+def _stack_channels(args: argparse.Namespace) -> ChannelSettings | None:
+    """What the chosen stack sends on: a deployed stack's parameters, or what the local stack says; None
+    for a bare --config-table (a table, no stack to ask)."""
+    if args.config_table:
+        return None
+    if args.stack:
+        parameters = _describe_stack(args.stack).get("Parameters", [])
+        return ChannelSettings.of_stack({p["ParameterKey"]: p.get("ParameterValue", "") for p in parameters})
+    url, stack = _local_stack(args)
+    if "channels" not in stack:
+        raise CliError(f"the local stack at {url} does not say which channels it sends on; restart it (`make run`)")
+    return ChannelSettings.model_validate(stack["channels"])
 
 
 def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
@@ -416,36 +471,46 @@ def _catalog(args: argparse.Namespace) -> Any:
 
 def _stack_tables(args: argparse.Namespace) -> dict[str, str]:
     """Table names by logical id (ConfigTable, StepsTable...) of a deployed stack or the local one."""
-    import boto3
-
     if args.stack:
-        outputs = boto3.client("cloudformation").describe_stacks(StackName=args.stack)["Stacks"][0].get("Outputs", [])
+        outputs = _describe_stack(args.stack).get("Outputs", [])
         # The template outputs <LogicalId>Name for every table.
         return {
             o["OutputKey"].removesuffix("Name"): o["OutputValue"]
             for o in outputs
             if o["OutputKey"].endswith("TableName")
         }
-    url = (args.local or DEFAULT_LOCAL).rstrip("/") + "/_local/stack.json"
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - a loopback URL the user gave
-            stack = json.load(response)
-    except OSError as error:
-        raise CliError(f"no local stack at {url} ({error}); start it with `make run`") from error
+    _, stack = _local_stack(args)
     os.environ.update(stack["aws_environment"])
     return dict(stack["tables"])
 
 
 def _schedule_group(args: argparse.Namespace) -> str:
     """The stack's Scheduler group (where wake-ups are), "" if it has none."""
-    import boto3
-
     if args.stack:
-        outputs = boto3.client("cloudformation").describe_stacks(StackName=args.stack)["Stacks"][0].get("Outputs", [])
+        outputs = _describe_stack(args.stack).get("Outputs", [])
         return next((o["OutputValue"] for o in outputs if o["OutputKey"] == "ScheduleGroupName"), "")
+    return str(_local_stack(args)[1].get("schedule_groups", {}).get("ScheduleGroup", ""))
+
+
+def _describe_stack(name: str) -> dict[str, Any]:
+    """A deployed stack as CloudFormation describes it: its Parameters and Outputs."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return dict(boto3.client("cloudformation").describe_stacks(StackName=name)["Stacks"][0])
+    except (BotoCoreError, ClientError) as error:
+        raise CliError(f"stack {name}: {error}") from error
+
+
+def _local_stack(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+    """The URL of the local stack's /_local/stack.json, and what it answers."""
     url = (args.local or DEFAULT_LOCAL).rstrip("/") + "/_local/stack.json"
-    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - a loopback URL the user gave
-        return str(json.load(response).get("schedule_groups", {}).get("ScheduleGroup", ""))
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - a loopback URL the user gave
+            return url, dict(json.load(response))
+    except OSError as error:
+        raise CliError(f"no local stack at {url} ({error}); start it with `make run`") from error
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from footprint import clock as stack_clock
 from footprint import settings as footprint_settings
 from footprint.adapters.steps import STEP_LOGGER
 from footprint.clock import Clock, WarpClock
+from footprint.models.channels import ChannelSettings
 from footprint_local.activity import READABLE_LOGGERS, ActivityLog, StackTimeFilter
 from footprint_local.aws import AwsClients, MotoServer, aws_environment
 from footprint_local.events import CorsPolicy
@@ -105,6 +106,8 @@ class LocalStack:
         self._previous_clock: Clock | None = None
         self._started = False
         self.vapid_public_key = ""
+        # The send function's channel settings (footprint.models.channels.ChannelSettings' fields).
+        self.channel_settings: dict[str, str] = {}
 
     # ------------------------------------------------------------------------------ lifecycle
 
@@ -170,6 +173,8 @@ class LocalStack:
                     "aws_environment": aws_environment(self.moto_endpoint),
                     "tables": {logical_id: table.ref for logical_id, table in self.resources.tables.items()},
                     "schedule_groups": {key: group.ref for key, group in self.resources.schedule_groups.items()},
+                    # What turns channels on for the send function: footprint validate and publish check it.
+                    "channels": self.channel_settings,
                 },
                 on_clock_moved=self.wake_pumps,
             )
@@ -324,6 +329,8 @@ class LocalStack:
             )
             for spec in self.template.functions
         }
+        send = environments.get("SendFunction", {})
+        self.channel_settings = {name: send.get(name.upper(), "") for name in ChannelSettings.model_fields}
         # Email links point at the API's public URL: here, the local server.
         for environment in environments.values():
             if "PUBLIC_API_URL" in environment:

@@ -52,6 +52,31 @@ def test_a_journey_is_published_listed_paused_and_resumed_over_http(local_stack:
     assert json.loads(item["Item"]["value"]["S"])["services-consult"] == 1
 
 
+def test_the_cli_and_the_admin_api_refuse_what_the_local_stack_cannot_send_in_the_same_words(
+    local_stack: LocalStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The local stack runs the template's defaults: email and web push on, SMS and Zalo ZNS off.
+    stack_info = requests.get(f"{local_stack.api_url}/_local/stack.json", timeout=TIMEOUT).json()
+    assert stack_info["channels"]["vapid_secret_name"] == "footprint/vapid"
+    assert stack_info["channels"]["zalo_zns_secret_name"] == stack_info["channels"]["zalo_zns_provider_url"] == ""
+    cart = ROOT / "journeys" / "cart-abandonment.yaml"
+
+    refused = admin(
+        local_stack, "POST", "/journeys", data=cart.read_bytes(), headers={"content-type": "application/yaml"}
+    )
+    status = footprint_cli(["publish", str(cart), "--local", local_stack.api_url])
+
+    assert refused.status_code == 422, refused.text
+    [problem] = refused.json()["error"]["errors"]
+    assert status == 1
+    assert capsys.readouterr().err == (
+        f"footprint: {cart}: {refused.json()['error']['reason']}\n"
+        f"  {problem['location'].removeprefix('body.')}: {problem['message']}\n"
+    )
+    listed = admin(local_stack, "GET", "/journeys").json()["journeys"]
+    assert "cart-abandonment" not in {journey["id"] for journey in listed}
+
+
 def test_simulate_over_http_matches_the_cli(local_stack: LocalStack) -> None:
     events = [json.loads(line) for line in EXAMPLE_EVENTS.read_text(encoding="utf-8").splitlines() if line.strip()]
     out = io.StringIO()

@@ -6,13 +6,14 @@ its own service through send_wiring, as in Lambda.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from email import message_from_string
 from email.policy import default
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,6 +25,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core.utils import unix_time_millis
 from moto.ses.models import ses_backends
 from moto.sqs.models import sqs_backends
+from standardwebhooks import Webhook, WebhookVerificationError
 
 import send_handler
 from footprint.adapters import send_wiring
@@ -35,6 +37,7 @@ from footprint.models.profile import Profile
 from footprint.services.send import OUTCOME_UNKNOWN
 from tests.builders import T0
 from tests.integration.conftest import Tables
+from tests.integration.test_channels import Receiver
 
 pytestmark = pytest.mark.integration
 
@@ -451,6 +454,91 @@ def seconds_hidden(queue_url: str, message_id: str) -> float:
     queue = sqs_backends[DEFAULT_ACCOUNT_ID][REGION].queues[queue_url.rsplit("/", 1)[-1]]
     [message] = [m for m in queue._messages if m.id == message_id]
     return float(message.visible_at - unix_time_millis()) / 1000
+
+
+# ------------------------------------------------------------------ webhook signing secrets
+
+STACK_WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"the stack's webhook key, 32 B").decode()
+CRM_WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"the CRM's own webhook key, 32 B").decode()
+
+
+@pytest.fixture
+def signing(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver]:
+    """The stack's WebhookSigningSecret, a journey's own footprint/webhooks/crm, and a receiver; the clock at
+    the wall clock's second, as the receiver's library checks the signed timestamp against its own."""
+    secrets = boto3.client("secretsmanager")
+    secrets.create_secret(
+        Name="footprint-webhook-signing", SecretString=json.dumps({"signing_secret": STACK_WEBHOOK_SECRET})
+    )
+    secrets.create_secret(
+        Name="footprint/webhooks/crm", SecretString=json.dumps({"signing_secret": CRM_WEBHOOK_SECRET})
+    )
+    secrets.create_secret(Name="footprint/webhooks/unsigned", SecretString=json.dumps({"note": "no key here"}))
+    monkeypatch.setenv("WEBHOOK_SECRET_NAME", "footprint-webhook-signing")
+    send_wiring.reset()
+    stack.clock.set(datetime.now(UTC).replace(microsecond=0))
+    receiver = Receiver()
+    yield receiver
+    receiver.close()
+
+
+def webhook(key: str, receiver: Receiver, **content: Any) -> str:
+    return email(
+        key, channel="webhook", content={"url": f"{receiver.url}/crm", "payload": {"note": "Gọi Hoa"}, **content}
+    )
+
+
+def test_a_webhook_naming_its_secret_is_signed_with_it_so_its_receiver_verifies_it(
+    stack: Stack, signing: Receiver
+) -> None:
+    assert failures(stack.invoke(webhook("k-own", signing, secret="crm"))) == []
+
+    [request] = signing.received
+    assert stack.status_of("k-own") == ("sent", "webhook answered 200")
+    # What the CRM runs, configured with its own key: the specification's reference library.
+    assert Webhook(CRM_WEBHOOK_SECRET).verify(request.raw, request.headers)["payload"] == {"note": "Gọi Hoa"}
+    with pytest.raises(WebhookVerificationError):
+        Webhook(STACK_WEBHOOK_SECRET).verify(request.raw, request.headers)
+
+
+def test_a_webhook_without_a_secret_of_its_own_is_signed_with_the_stacks(stack: Stack, signing: Receiver) -> None:
+    assert failures(stack.invoke(webhook("k-stack", signing))) == []
+
+    [request] = signing.received
+    assert Webhook(STACK_WEBHOOK_SECRET).verify(request.raw, request.headers)["payload"] == {"note": "Gọi Hoa"}
+    with pytest.raises(WebhookVerificationError):
+        Webhook(CRM_WEBHOOK_SECRET).verify(request.raw, request.headers)
+
+
+@pytest.mark.parametrize(
+    ("secret", "reason"),
+    [
+        ("erp", "webhook: the step's signing secret 'footprint/webhooks/erp' does not exist"),
+        ("unsigned", "webhook: the step's signing secret 'footprint/webhooks/unsigned' has no signing_secret"),
+    ],
+)
+def test_a_webhook_whose_secret_is_missing_fails_for_good_and_is_never_sent(
+    stack: Stack, signing: Receiver, secret: str, reason: str
+) -> None:
+    response = stack.invoke(webhook("k-missing", signing, secret=secret))
+
+    # Not retried: no retry brings the key back; the failure says which secret to create.
+    assert failures(response) == []
+    assert stack.status_of("k-missing") == ("failed", reason)
+    assert signing.received == []
+    [step] = stack.dynamodb.scan(TableName=stack.tables.steps)["Items"]
+    assert (step["outcome"]["S"], step["detail"]["S"]) == ("failed", reason)
+
+
+def test_the_stacks_missing_webhook_secret_is_retried_until_the_deployment_is_fixed(
+    stack: Stack, signing: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WEBHOOK_SECRET_NAME", "footprint-not-deployed")
+    send_wiring.reset()
+
+    assert failures(stack.invoke(webhook("k-stack", signing), message_ids=["m-stack"])) == ["m-stack"]
+    assert stack.outbox_row("k-stack") is None  # released for the retry
+    assert signing.received == []
 
 
 # ------------------------------------------------------------------ what the funnel learns from send

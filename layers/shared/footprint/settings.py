@@ -7,6 +7,7 @@ from functools import lru_cache
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from footprint.models.channels import ChannelSettings
 from footprint.models.consent import ConsentPolicy
 from footprint.models.pressure import MessagingPolicy
 
@@ -70,25 +71,13 @@ class Settings(BaseSettings):
     event_retention_days: int = 400
 
     def unconfigured_channels(self) -> dict[str, str]:
-        """Channels this stack cannot send on, each with what turns it on (footprint.adapters.send_wiring
-        builds a sender for every other channel); journeys using them are refused at validate and publish."""
-        missing = {
-            "email": (self.sender_email, "set the SenderEmail parameter to a verified SES identity"),
-            "web_push": (self.vapid_secret_name, "set VapidSecretName to a secret holding the VAPID keys"),
-            "sms": (
-                self.sms_provider == "sns" or self.sms_provider_url,
-                "set the SmsProvider parameter (sns, or a relay URL)",
-            ),
-            "zalo_zns": (
-                self.zalo_zns_secret_name or self.zalo_zns_provider_url,
-                "set ZaloZnsSecretName to the secret holding the Zalo app's id, key and refresh token",
-            ),
-        }
-        return {
-            channel: f"{channel} is not configured on this stack: {how}"
-            for channel, (on, how) in missing.items()
-            if not on
-        }
+        """Channels this stack cannot send on, each with what turns it on (ChannelSettings decides);
+        journeys using them are refused at validate and publish."""
+        return self.channel_settings().unconfigured()
+
+    def channel_settings(self) -> ChannelSettings:
+        """The settings that turn channels on (the CLI builds the same model from a stack's parameters)."""
+        return ChannelSettings.model_validate(self.model_dump(include=set(ChannelSettings.model_fields)))
 
 
 @lru_cache(maxsize=1)

@@ -484,7 +484,7 @@ class TestChannelOptions:
         hook = {
             "type": "send",
             "channel": "webhook",
-            "content": {"url": "https://crm.example/h", "headers": {"X-Api-Key": "k"}},
+            "content": {"url": "https://crm.example/h", "headers": {"X-Api-Key": "k"}, "secret": "crm-prod_1"},
         }
 
         built = flow(("push", push), ("hook", hook))
@@ -497,6 +497,7 @@ class TestChannelOptions:
         assert push_node.content.actions[0].title == "Mua {{ trigger.name }}"
         assert hook_node.content is not None
         assert hook_node.content.headers == {"X-Api-Key": "k"}
+        assert hook_node.content.secret == "crm-prod_1"  # signed with footprint/webhooks/crm-prod_1
 
     @pytest.mark.parametrize(
         ("content", "complaint"),
@@ -507,6 +508,12 @@ class TestChannelOptions:
             ({"title": "t", "actions": [{"action": "a", "title": "1"}] * 3}, "actions"),
             ({"url": "https://x.example", "headers": {"webhook-signature": "v1,x"}}, "set by Footprint"),
             ({"url": "https://x.example", "headers": {"Bad Header": "x"}}, "headers"),
+            # a secret's name is one path segment under footprint/webhooks/, never a path or a template
+            ({"url": "https://x.example", "secret": "../prod/db"}, "secret"),
+            ({"url": "https://x.example", "secret": "{{ profile.crm }}"}, "secret"),
+            ({"url": "https://x.example", "secret": ""}, "secret"),
+            ({"url": "https://x.example", "secret": "k" * 65}, "secret"),
+            ({"title": "t", "secret": "crm"}, "content.secret signs a webhook"),
         ],
     )
     def test_a_bad_option_is_refused_with_its_field(self, content: dict[str, Any], complaint: str) -> None:

@@ -5,7 +5,8 @@ boto3 clients created on the first call, then cached. ``reset()`` forgets everyt
 
 Channels are configured as follows (a channel that is not configured records "skipped" with
 "channel not configured"):
-- onsite_form, onsite_push, webhook: always (webhooks signed with WEBHOOK_SECRET_NAME when set).
+- onsite_form, onsite_push, webhook: always (webhooks signed with WEBHOOK_SECRET_NAME when set, or
+  with footprint/webhooks/<name> for a step whose content names ``secret``).
 - email: SENDER_EMAIL (a verified SES identity), SES_CONFIGURATION_SET, and for marketing email
   EMAIL_LINK_SECRET_NAME + PUBLIC_API_URL (signed unsubscribe and click links).
 - web_push: VAPID_SECRET_NAME (see footprint.adapters.channels.web_push).
@@ -37,7 +38,7 @@ from footprint.adapters.channels.onsite import OnsiteInboxSender
 from footprint.adapters.channels.secrets import SecretJson, SecretKey
 from footprint.adapters.channels.sms import SmsRelaySender, SnsSmsSender, TokenSource, no_token
 from footprint.adapters.channels.web_push import CachedVapidKeys, WebPushSender
-from footprint.adapters.channels.webhook import WebhookSender
+from footprint.adapters.channels.webhook import JOURNEY_SECRETS_PREFIX, WebhookSender
 from footprint.adapters.channels.zalo_tokens import DynamoTokenStore, ZaloAccessTokens
 from footprint.adapters.channels.zalo_zns import ZaloZnsRelaySender, ZaloZnsSender
 from footprint.adapters.events_store import DynamoDBEventStore
@@ -145,6 +146,7 @@ def channels(settings: Settings) -> dict[MessageChannel, ChannelSender]:
         "webhook": WebhookSender(
             current_clock(),
             _secret_field(settings.webhook_secret_name, "signing_secret"),
+            named_secret=journey_webhook_secret,
             allow_loopback=settings.allow_loopback_destinations,
         ),
     }
@@ -186,6 +188,12 @@ def link_signer(settings: Settings) -> LinkSigner | None:
     if not (settings.email_link_secret_name and settings.public_api_url):
         return None
     return LinkSigner(settings.public_api_url, SecretKey(secrets(), settings.email_link_secret_name))
+
+
+def journey_webhook_secret(name: str) -> str | None:
+    """The signing_secret of the secret a webhook step names (footprint/webhooks/<name>); the provider
+    caches it per container like the stack's secrets."""
+    return _secret_field(JOURNEY_SECRETS_PREFIX + name, "signing_secret")()
 
 
 def _secret_field(secret_name: str, field: str) -> TokenSource:

@@ -350,6 +350,10 @@ class PushAction(_Strict):
     url: str | None = None
 
 
+# A webhook's own signing secret, by its name under footprint/webhooks/ in Secrets Manager.
+WEBHOOK_SECRET_NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"  # noqa: S105 - a pattern, not a secret
+
+
 class MessageContent(_Strict):
     """What a message says. String values may use Liquid (``{{ trigger.product_name }}``,
     ``{{ profile.first_name | default: 'bạn' }}``); the send function renders them."""
@@ -391,9 +395,12 @@ class MessageContent(_Strict):
     template_id: str | None = None
     params: dict[str, str] = Field(default_factory=dict)
     # webhook: JSON payload posted to `url`, with extra request headers (an API key, a tenant id);
-    # the Standard Webhooks headers (webhook-id, -timestamp, -signature) are the stack's own
+    # the Standard Webhooks headers (webhook-id, -timestamp, -signature) are the stack's own.
+    # `secret` signs it with the Secrets Manager secret footprint/webhooks/<secret> instead of the
+    # stack's WebhookSigningSecret, so each receiver can hold its own key.
     payload: dict[str, Any] = Field(default_factory=dict)
     headers: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")], str] = Field(default_factory=dict)
+    secret: str | None = Field(default=None, pattern=WEBHOOK_SECRET_NAME_PATTERN)
     # free variables for the template
     vars: dict[str, Any] = Field(default_factory=dict)
 
@@ -577,6 +584,8 @@ class SendNode(_Node):
         fields, explanation = _CHANNEL_NEEDS[self.channel]
         if not any(getattr(self.content, field) for field in fields):
             raise ValueError(explanation)
+        if self.content.secret and self.channel != "webhook":
+            raise ValueError(f"content.secret signs a webhook; a {self.channel} send is not signed")
         return self
 
     def exits(self) -> list[tuple[str, str]]:

@@ -164,27 +164,15 @@ class JourneyAdmin:
 
     def validate(self, yaml_text: str) -> JourneySummary:
         journey = load_journey(yaml_text)
-        self._refuse_unconfigured_channels(journey)
+        refuse_unconfigured_channels(journey, self.unconfigured_channels)
         return JourneySummary.of(journey)
 
     def publish(self, yaml_text: str) -> PublishResult:
         """Store the version (idempotent for the same content); an active one takes new visitors from now."""
         journey = load_journey(yaml_text)
-        self._refuse_unconfigured_channels(journey)
+        refuse_unconfigured_channels(journey, self.unconfigured_channels)
         self.catalog.publish(journey, yaml_text)
         return PublishResult(journey=JourneySummary.of(journey), state=self.state(journey.id))
-
-    def _refuse_unconfigured_channels(self, journey: Journey) -> None:
-        """A send on a channel this stack cannot use would only ever be skipped: say so before publishing."""
-        problems = [
-            _problem(f"body.nodes.{node_id}.channel", self.unconfigured_channels[node.channel])
-            for node_id, node in journey.nodes.items()
-            if isinstance(node, SendNode) and node.channel in self.unconfigured_channels
-        ]
-        if problems:
-            channels = sorted({problem["message"].split(" ", 1)[0] for problem in problems})
-            reason = f"this stack cannot send {', '.join(channels)}"
-            raise InvalidJourneyError("channel_not_configured", reason, problems)
 
     def list_journeys(self) -> list[JourneyState]:
         active = self.catalog.active_index(fresh=True)
@@ -294,6 +282,25 @@ def parse_version(value: str | None) -> int | None:
             "invalid_version", "version must be a positive integer", [_problem("version", repr(value))]
         )
     return int(value)
+
+
+def refuse_unconfigured_channels(journey: Journey, unconfigured: Mapping[str, str], *, location: str = "body") -> None:
+    """A send on a channel the stack cannot use would only ever be skipped: say so before publishing, with
+    InvalidJourneyError ``channel_not_configured`` and one problem per such send node. ``unconfigured`` is
+    ``ChannelSettings.unconfigured()`` (channel -> what turns it on); the admin API and the CLI both refuse here."""
+    refused = {
+        node_id: node.channel
+        for node_id, node in journey.nodes.items()
+        if isinstance(node, SendNode) and node.channel in unconfigured
+    }
+    if not refused:
+        return
+    prefix = f"{location}." if location else ""
+    problems = [
+        _problem(f"{prefix}nodes.{node_id}.channel", unconfigured[channel]) for node_id, channel in refused.items()
+    ]
+    reason = f"this stack cannot send {', '.join(sorted(set(refused.values())))}"
+    raise InvalidJourneyError("channel_not_configured", reason, problems)
 
 
 def load_journey(yaml_text: str, *, location: str = "body") -> Journey:

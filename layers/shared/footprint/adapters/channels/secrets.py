@@ -9,11 +9,23 @@ from aws_lambda_powertools.utilities.parameters import (
     SecretsProvider,
     TransformParameterError,
 )
+from botocore.exceptions import ClientError
 
 from footprint.services.send import RetryableDeliveryError
 
 # A rotated secret reaches warm containers within this many seconds.
 DEFAULT_MAX_AGE_SECONDS = 300
+
+
+class SecretNotFoundError(RetryableDeliveryError):
+    """No secret of that name. Retried like any unreadable secret where the stack names it (a deployment
+    to fix); a permanent failure where a journey names it (footprint.adapters.channels.webhook)."""
+
+
+def _not_found(error: GetParameterError) -> bool:
+    # Powertools raises GetParameterError inside its ``except``, so the client's error is its context.
+    cause = error.__cause__ or error.__context__
+    return isinstance(cause, ClientError) and cause.response.get("Error", {}).get("Code") == "ResourceNotFoundException"
 
 
 class SecretKey:
@@ -50,6 +62,8 @@ class SecretJson:
         except (GetParameterError, TransformParameterError) as error:
             # Missing, unreadable or not JSON: a deployment problem. Retrying keeps the messages (then
             # in the dead-letter queue, ready to redrive) until someone fixes it.
+            if isinstance(error, GetParameterError) and _not_found(error):
+                raise SecretNotFoundError(f"secret {self.name!r} not found") from error
             raise RetryableDeliveryError(f"secret {self.name!r} unreadable: {error}") from error
         if not isinstance(value, dict):
             raise RetryableDeliveryError(f"secret {self.name!r} is not a JSON object")

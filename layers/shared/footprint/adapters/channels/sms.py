@@ -10,10 +10,12 @@ and AWS errors are retried.
 other provider, configured as follows (both read by send_wiring; without either provider the channel
 is "not configured" and SMS steps are recorded as skipped):
 
-- SMS_PROVIDER_URL: an https endpoint that sends one SMS per POST, e.g. a small function in front
-  of the user's provider (Amazon End User Messaging SMS, Twilio, a Vietnamese brandname gateway...).
-- SMS_PROVIDER_SECRET_NAME (optional): a Secrets Manager secret ``{"token": "..."}``, sent as
-  ``Authorization: Bearer <token>``. SendFunction's role must be allowed to read it.
+- SMS_PROVIDER_URL (the stack parameter SmsProviderUrl): an https endpoint that sends one SMS per
+  POST, e.g. a small function in front of the user's provider (Amazon End User Messaging SMS,
+  Twilio, a Vietnamese brandname gateway...).
+- SMS_PROVIDER_SECRET_NAME (SmsProviderSecretName, optional): a Secrets Manager secret
+  ``{"token": "..."}``, sent as ``Authorization: Bearer <token>``; the stack lets SendFunction read
+  it while SMS goes to the relay.
 
 The relay receives ``{"to": "<phone in E.164>", "text", "sender", "message_id",
 "profile_id", "journey_id", "node_id"}`` with header ``Idempotency-Key``, and answers 2xx once the

@@ -16,12 +16,13 @@ receive ZNS, is a permanent failure with Zalo's code in the reason.
 already runs. What a user configures (read by send_wiring; with neither set the channel is "not
 configured" and ZNS steps are recorded as skipped):
 
-- ZALO_ZNS_PROVIDER_URL: the relay's https endpoint. The body is shaped like Zalo's own
-  ``POST /message/template`` request, so the relay only adds the ``access_token`` header and
-  forwards it: ``{"phone": "84912345678", "template_id", "template_data": {...}, "tracking_id"}``
+- ZALO_ZNS_PROVIDER_URL (the stack parameter ZaloZnsProviderUrl): the relay's https endpoint. The
+  body is shaped like Zalo's own ``POST /message/template`` request, so the relay only adds the
+  ``access_token`` header and forwards it:
+  ``{"phone": "84912345678", "template_id", "template_data": {...}, "tracking_id"}``
   (``tracking_id`` = the idempotency key), plus header ``Idempotency-Key``.
-- ZALO_ZNS_PROVIDER_SECRET_NAME (optional): a Secrets Manager secret ``{"token": "..."}`` sent to
-  the relay as ``Authorization: Bearer <token>``.
+- ZALO_ZNS_PROVIDER_SECRET_NAME (ZaloZnsProviderSecretName, optional): a Secrets Manager secret
+  ``{"token": "..."}`` sent to the relay as ``Authorization: Bearer <token>``.
 
 The relay answers 2xx when Zalo accepted the message (Zalo's ``error`` = 0), 4xx for a refusal
 that will not change (unknown template, number not on Zalo), 429/5xx to have it retried.

@@ -1,13 +1,16 @@
 """A send the engine skips becomes ``message_suppressed`` on the visitor's timeline, on moto with the
 real evaluate handler: the event lands in EventsTable under the visitor's own identity, comes back
 through the stream, and a journey waiting for it with ``match_message`` falls back to another channel.
-Duplicate triggers record it once."""
+Duplicate triggers record it once. Marketing email is opt-in unless the source is set opt-out."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+import pytest
+
+from footprint.adapters import wiring
 from footprint.adapters.events_store import tracked_event_from_stream_image
 from footprint.adapters.journey_catalog import DynamoJourneyCatalog
 from footprint.models.journey import load_journey_yaml
@@ -78,3 +81,47 @@ def test_an_email_the_engine_cannot_send_is_suppressed_on_the_timeline_and_the_j
         "onsite_push",
     )
     assert fallback["content"]["title"] == "Đơn hàng của bạn đang chờ"
+
+
+def hoa_signs_up(stack: dict[str, Any], traits: dict[str, Any]) -> None:
+    """The shop's backend (a trusted source) names Hoa and her address, as after a checkout."""
+    tables = stack["tables"]
+    # Published first: evaluate keeps the active journeys cached for a while.
+    DynamoJourneyCatalog(tables.client, tables.config, cache_seconds=0).publish(
+        load_journey_yaml(EMAIL_OR_ONSITE), EMAIL_OR_ONSITE
+    )
+    identify = tracked("identify", user_id="u-hoa", anonymous_id="hoa", at=START, traits=traits)
+    assert evaluate({"Records": [store_event(stack["tables"], identify)]}) == {"batchItemFailures": []}
+
+
+def reminder_for_hoa(stack: dict[str, Any]) -> None:
+    tables = stack["tables"]
+    started = tracked(event="checkout_started", user_id="u-hoa", anonymous_id="hoa", at=START)
+    assert evaluate({"Records": [store_event(tables, started)]}) == {"batchItemFailures": []}
+
+
+def test_an_address_without_consent_gets_no_marketing_email_under_the_default_opt_in(stack: dict[str, Any]) -> None:
+    hoa_signs_up(stack, {"email": "hoa@example.com"})
+    reminder_for_hoa(stack)
+
+    [item] = suppressed_items(stack)
+    assert tracked_event_from_stream_image(item).properties["reason"] == "unreachable"
+    assert drain(stack, "send") == []
+
+
+def test_a_recorded_yes_lets_the_email_go(stack: dict[str, Any]) -> None:
+    hoa_signs_up(stack, {"email": "hoa@example.com", "consent": {"email": True}})
+    reminder_for_hoa(stack)
+    assert suppressed_items(stack) == []
+    [email] = [json.loads(m["Body"]) for m in drain(stack, "send")]
+    assert (email["channel"], email["node_id"]) == ("email", "mail")
+
+
+def test_a_source_set_opt_out_reaches_an_address_until_its_owner_says_no(
+    stack: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CONSENT_POLICY", json.dumps({"sources": {"demo": {"email": "opt_out"}}}))
+    wiring.reset()
+    hoa_signs_up(stack, {"email": "hoa@example.com"})
+    reminder_for_hoa(stack)
+    assert [json.loads(m["Body"])["channel"] for m in drain(stack, "send")] == ["email"]

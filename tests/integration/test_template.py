@@ -24,6 +24,7 @@ from footprint.adapters.journey_catalog import ACTIVE_INDEX, version_parameter
 from footprint.adapters.profiles_store import profile_to_item
 from footprint.models import keys
 from footprint.models.channels import STACK_PARAMETERS, ChannelSettings
+from footprint.models.consent import OPT_IN, ConsentPolicy
 from footprint.models.profile import Profile
 from footprint.settings import Settings
 from footprint_local.template import load_template, parse_template_text
@@ -1013,3 +1014,20 @@ def test_every_function_is_told_the_configuration_set_and_the_link_key(resources
     assert {"ses_configuration_set", "email_link_secret_name", "public_api_url"} <= fields
     secret = resources["EmailLinkSecret"]["Properties"]["GenerateSecretString"]
     assert secret["PasswordLength"] >= 32
+
+
+def test_the_consent_policy_reaches_every_function_that_decides_on_marketing(
+    resources: dict[str, dict[str, Any]],
+) -> None:
+    functions = of_type(resources, "AWS::Lambda::Function")
+    deciders = {
+        logical_id
+        for logical_id, function in functions.items()
+        if function["Environment"]["Variables"].get("CONSENT_POLICY") == {"Ref": "ConsentPolicy"}
+    }
+    # evaluate (journeys), send (its recheck), admin (the send API); not tracking or the email routes.
+    assert deciders == {"EvaluateFunction", "SendFunction", "AdminFunction"}
+    # {} is opt-in on email, SMS and ZNS for every source.
+    default = load_template(TEMPLATE_PATH).document["Parameters"]["ConsentPolicy"]["Default"]
+    assert ConsentPolicy.model_validate_json(default) == ConsentPolicy()
+    assert ConsentPolicy().for_source("any") == OPT_IN

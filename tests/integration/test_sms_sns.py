@@ -77,3 +77,23 @@ def test_sns_refusals_fail_and_throttling_is_retried(published: Any, monkeypatch
     monkeypatch.setattr(sender.client, "publish", refuse("Throttling"))
     with pytest.raises(RetryableDeliveryError):
         sender.send(MESSAGE, LAN, {"body": "x"})
+
+
+def test_a_number_sns_or_the_format_refuses_goes_on_the_suppression_list(
+    published: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sender, _ = published
+    not_a_number = sender.send(MESSAGE, LAN.model_copy(update={"phone": "12"}), {"body": "x"})
+    assert not_a_number.invalid_address == "12"
+
+    def refuse(message: str) -> Any:
+        def publish(**_: Any) -> Any:
+            raise ClientError({"Error": {"Code": "InvalidParameter", "Message": message}}, "Publish")
+
+        return publish
+
+    monkeypatch.setattr(sender.client, "publish", refuse("Invalid parameter: PhoneNumber Reason: +84912 is not valid"))
+    assert sender.send(MESSAGE, LAN, {"body": "x"}).invalid_address == LAN.phone
+    # Another parameter refused (the sender id): the number is not to blame.
+    monkeypatch.setattr(sender.client, "publish", refuse("Invalid parameter: MessageAttributes"))
+    assert sender.send(MESSAGE, LAN, {"body": "x"}).invalid_address is None

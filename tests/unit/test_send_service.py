@@ -424,11 +424,45 @@ def test_many_duplicates_in_any_order_deliver_each_key_once() -> None:
 
 
 class RecordingPruner:
-    def __init__(self) -> None:
+    def __init__(self, profiles: FakeProfiles | None = None) -> None:
         self.forgotten: list[tuple[str, tuple[str, ...]]] = []
+        self.profiles = profiles
 
     def forget_web_push_subscriptions(self, profile_id: str, endpoints: Sequence[str]) -> None:
         self.forgotten.append((profile_id, tuple(endpoints)))
+
+    def suppress_address(self, profile_id: str, key: str, reason: str) -> None:
+        assert self.profiles is not None
+        profile = self.profiles.profiles[profile_id]
+        self.profiles.profiles[profile_id] = profile.model_copy(
+            update={"suppressed": {**profile.suppressed, key: reason}}
+        )
+
+
+@pytest.mark.parametrize(
+    ("refused", "key", "sms_after", "zns_after"),
+    [
+        # Not a phone number (SNS, or Zalo's -108): neither SMS nor ZNS tries it again.
+        ("sms", "0912345678", "skipped", "skipped"),
+        # No Zalo account for it (-118): ZNS stops, SMS still goes.
+        ("zalo_zns", "zalo_zns:0912345678", "sent", "skipped"),
+    ],
+)
+def test_a_number_the_provider_refuses_as_invalid_is_suppressed_for_the_next_message(
+    refused: MessageChannel, key: str, sms_after: str, zns_after: str
+) -> None:
+    invalid = DeliveryResult("failed", "not a number", invalid_address=key)
+    channel = RecordingChannel(invalid, DeliveryResult("sent", "ok"))
+    world = World(channels=dict.fromkeys(("sms", "zalo_zns"), channel))  # type: ignore[arg-type]
+    world.service.pruner = RecordingPruner(world.profiles)
+    content = {"body": "Giỏ hàng còn 2 sản phẩm", "template_id": "t-1", "params": {}}
+
+    assert world.service.deliver(outgoing(refused, key="k-1", content=content)).status == "failed"
+
+    assert world.profiles.profiles["p-hoa"].suppressed == {key: "not a number"}
+    after = {c: world.service.deliver(outgoing(c, key=f"k-{c}", content=content)) for c in ("sms", "zalo_zns")}
+    assert (after["sms"].status, after["zalo_zns"].status) == (sms_after, zns_after)
+    assert all(r.detail == SUPPRESSED_REASON for r in after.values() if r.status == "skipped")
 
 
 def test_subscriptions_a_push_service_says_are_gone_are_dropped_from_the_profile() -> None:

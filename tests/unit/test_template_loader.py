@@ -313,12 +313,16 @@ def test_the_environment_configures_settings_completely(template: Template, monk
 
 
 # Variables a single function reads on top of the global ones.
-# Only send writes links, so only send is told the API's public URL.
+# Only send writes links, so only send is told the API's public URL; the functions that decide on
+# marketing are told the consent policy.
 OWN_ENVIRONMENT = {
     "SendFunction": {
         "MESSAGING_POLICY": "{}",
+        "CONSENT_POLICY": "{}",
         "PUBLIC_API_URL": "https://footprint-local-TrackingApi.execute-api.us-east-1.amazonaws.com",
-    }
+    },
+    "EvaluateFunction": {"CONSENT_POLICY": "{}"},
+    "AdminFunction": {"CONSENT_POLICY": "{}"},
 }
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from footprint.models import keys
-from footprint.models.profile import Profile, apply_profile_update
+from footprint.models.profile import MAX_SUPPRESSED_ADDRESSES, Profile, apply_profile_update
 from footprint.services.profiles import AlreadyAppliedError, ConcurrentUpdateError, ProfileCommit
 
 if TYPE_CHECKING:
@@ -50,6 +50,15 @@ class DynamoProfileStore:
                 update={"web_push_subscriptions": [s for s in p.web_push_subscriptions if s.endpoint not in gone]}
             ),
         )
+
+    def suppress_address(self, profile_id: str, key: str, reason: str) -> None:
+        """An address the provider refused as invalid (footprint.models.profile.suppression_key)."""
+
+        def suppress(profile: Profile) -> Profile:
+            suppressed = {**profile.suppressed, key: reason[:200]}
+            return profile.model_copy(update={"suppressed": dict(list(suppressed.items())[-MAX_SUPPRESSED_ADDRESSES:])})
+
+        self._rewrite(profile_id, suppress)
 
     def update(self, change: UpdateProfile) -> None:
         """A journey's update node: set attributes, tags or lifecycle stage (optimistic, retried)."""

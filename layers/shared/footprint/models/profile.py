@@ -155,8 +155,19 @@ class Profile(BaseModel):
         return self.consent.get(channel) == "granted"
 
     def is_suppressed(self, channel: Channel) -> bool:
-        """Whether the profile's address on ``channel`` bounced hard or reported spam."""
-        return channel == "email" and bool(self.email) and self.email in self.suppressed
+        """Whether the profile's address on ``channel`` is on its suppression list: an email that
+        bounced hard or reported spam, a phone number the SMS or Zalo provider refused as invalid, a
+        number with no Zalo account able to receive ZNS."""
+        match channel:
+            case "email":
+                return bool(self.email) and self.email in self.suppressed
+            case "sms" | "zalo_zns":
+                phone = self.phone
+                if not phone:
+                    return False
+                return phone in self.suppressed or suppression_key(channel, phone) in self.suppressed
+            case _:
+                return False
 
     def deliverable_on(self, channel: Channel) -> bool:
         """Whether a transactional message on ``channel`` can be sent: an address that is not
@@ -165,7 +176,7 @@ class Profile(BaseModel):
             case "email":
                 return bool(self.email) and not self.is_suppressed("email")
             case "sms" | "zalo_zns":
-                return bool(self.phone)
+                return bool(self.phone) and not self.is_suppressed(channel)
             case "web_push":
                 return bool(self.web_push_subscriptions)
             case _:
@@ -181,11 +192,17 @@ class Profile(BaseModel):
             case "email":
                 return self.deliverable_on("email") and allowed
             case "sms" | "zalo_zns":
-                return bool(self.phone) and allowed
+                return self.deliverable_on(channel) and allowed
             case "web_push":
                 return bool(self.web_push_subscriptions) and allowed
             case _:
                 return allowed
+
+
+def suppression_key(channel: str, address: str) -> str:
+    """The suppression-list key of an address refused on one channel only (a number with no Zalo
+    account may still take SMS); a bare address is refused on every channel it serves."""
+    return f"{channel}:{address}"
 
 
 def profile_id_for(source_id: str, kind: Literal["anon", "user"], value: str) -> str:

@@ -136,6 +136,9 @@ class DeliveryResult:
     detail: str = ""
     # Addresses the provider says no longer exist (web push endpoints answered 404/410).
     gone_addresses: tuple[str, ...] = ()
+    # The profile's address is no address at all on this channel (not a phone number, no Zalo
+    # account): it goes on the suppression list (Profile.suppressed) under this key, with the detail.
+    invalid_address: str | None = None
 
 
 class ChannelSender(Protocol):
@@ -148,6 +151,10 @@ class ChannelSender(Protocol):
 class SubscriptionPruner(Protocol):
     def forget_web_push_subscriptions(self, profile_id: str, endpoints: Sequence[str]) -> None:
         """Drop subscriptions the push service says are gone, so they are not tried again."""
+        ...
+
+    def suppress_address(self, profile_id: str, key: str, reason: str) -> None:
+        """Put an address the provider refused as invalid on the profile's suppression list."""
         ...
 
 
@@ -376,6 +383,11 @@ class SendService:
                 self.pruner.forget_web_push_subscriptions(prepared.profile.profile_id, result.gone_addresses)
             except Exception:  # the message is settled; a stale subscription only costs a 410 next time
                 logger.exception("could not drop gone subscriptions of %s", prepared.profile.profile_id)
+        if result.invalid_address and self.pruner is not None and isinstance(prepared, _Prepared):
+            try:
+                self.pruner.suppress_address(prepared.profile.profile_id, result.invalid_address, result.detail)
+            except Exception:  # settled; the next message to it fails the same way and tries again
+                logger.exception("could not suppress an invalid address of %s", prepared.profile.profile_id)
         return record
 
     def _mark_calling(self, message: OutgoingMessage, attempt: str) -> None:

@@ -74,7 +74,7 @@ class SmsRelaySender(RelaySender):
             return DeliveryResult("failed", "sms content needs a body")
         phone = to_e164(profile.phone or "")
         if phone is None:
-            return DeliveryResult("failed", f"not a phone number: {profile.phone!r}")
+            return DeliveryResult("failed", f"not a phone number: {profile.phone!r}", invalid_address=profile.phone)
         payload = {
             "to": phone,
             "text": text,
@@ -100,7 +100,7 @@ class SnsSmsSender:
             return DeliveryResult("failed", "sms content needs a body")
         phone = to_e164(profile.phone or "")
         if phone is None:
-            return DeliveryResult("failed", f"not a phone number: {profile.phone!r}")
+            return DeliveryResult("failed", f"not a phone number: {profile.phone!r}", invalid_address=profile.phone)
         attributes: dict[str, Any] = {}
         if rendered.get("sender"):
             attributes["AWS.SNS.SMS.SenderID"] = {"DataType": "String", "StringValue": str(rendered["sender"])}
@@ -109,9 +109,10 @@ class SnsSmsSender:
         except ClientError as error:
             code = error.response["Error"]["Code"]
             if code in PERMANENT_SNS_ERRORS:
-                return DeliveryResult(
-                    "failed", f"sns refused the sms: {code}: {error.response['Error'].get('Message', '')}"
-                )
+                said = error.response["Error"].get("Message", "")
+                # SNS names the parameter it refused ("Invalid parameter: PhoneNumber Reason: ...").
+                invalid = profile.phone if "PhoneNumber" in said else None
+                return DeliveryResult("failed", f"sns refused the sms: {code}: {said}", invalid_address=invalid)
             raise RetryableDeliveryError(f"sns: {code}") from error
         except BotoCoreError as error:
             raise RetryableDeliveryError(f"sns: {error}") from error

@@ -42,7 +42,7 @@ from footprint.adapters.channels.http_json import DEFAULT_TIMEOUT_SECONDS, Inval
 from footprint.adapters.channels.sms import RelaySender, relay_headers
 from footprint.adapters.channels.zalo_tokens import ZaloAccessTokens
 from footprint.models.messages import OutgoingMessage
-from footprint.models.profile import Profile
+from footprint.models.profile import Profile, suppression_key
 from footprint.services.send import DeliveryResult, RetryableDeliveryError
 
 ZALO_ZNS_URL = "https://business.openapi.zalo.me/message/template"
@@ -67,6 +67,11 @@ ZALO_ERRORS = {
     ACCESS_TOKEN_INVALID: "access token invalid",
 }
 
+# Codes that put the number on the suppression list: not a phone number at all, and (for ZNS only)
+# a number whose owner has no Zalo account able to receive ZNS or declined it.
+INVALID_PHONE = -108
+CANNOT_RECEIVE = frozenset({-114, -118, -119})
+
 _NOT_DIGITS = re.compile(r"\D")
 
 
@@ -88,7 +93,12 @@ class ZaloZnsRelaySender(RelaySender):
             return DeliveryResult("failed", "zalo_zns content needs template_id and a params mapping")
         phone = zalo_phone(profile.phone or "")
         if phone is None:
-            return DeliveryResult("failed", "no Vietnamese phone number for Zalo")
+            return DeliveryResult(
+                "failed",
+                "no Vietnamese phone number for Zalo",
+                # Zalo only: a number abroad may still take SMS.
+                invalid_address=suppression_key("zalo_zns", profile.phone) if profile.phone else None,
+            )
         payload = {
             "phone": phone,
             "template_id": template_id,
@@ -129,7 +139,12 @@ class ZaloZnsSender:
             return DeliveryResult("failed", "zalo_zns content needs template_id and a params mapping")
         phone = zalo_phone(profile.phone or "")
         if phone is None:
-            return DeliveryResult("failed", "no Vietnamese phone number for Zalo")
+            return DeliveryResult(
+                "failed",
+                "no Vietnamese phone number for Zalo",
+                # Zalo only: a number abroad may still take SMS.
+                invalid_address=suppression_key("zalo_zns", profile.phone) if profile.phone else None,
+            )
         payload: dict[str, Any] = {
             "phone": phone,
             "template_id": template_id,
@@ -143,7 +158,7 @@ class ZaloZnsSender:
         if code == ACCESS_TOKEN_INVALID:
             # Expired early or revoked: refresh once (unless someone already did) and try again.
             code, answer = self._post(payload, self.tokens.refresh(rejected=token))
-        return _result(code, answer)
+        return _result(code, answer, profile.phone)
 
     def _post(self, payload: Mapping[str, Any], token: str) -> tuple[int, dict[str, Any]]:
         try:
@@ -161,7 +176,7 @@ class ZaloZnsSender:
         return answer["error"], answer
 
 
-def _result(code: int, answer: Mapping[str, Any]) -> DeliveryResult:
+def _result(code: int, answer: Mapping[str, Any], phone: str | None) -> DeliveryResult:
     if code == 0:
         data = answer.get("data")
         msg_id = data.get("msg_id", "?") if isinstance(data, Mapping) else "?"
@@ -170,4 +185,10 @@ def _result(code: int, answer: Mapping[str, Any]) -> DeliveryResult:
     if code in RETRY_LATER:
         raise RetryableDeliveryError(f"zalo_zns error {code}: {RETRY_LATER[code]} ({said})")
     meaning = ZALO_ERRORS.get(code, "refused")
-    return DeliveryResult("failed", f"zalo_zns error {code}: {meaning}" + (f" ({said})" if said else ""))
+    detail = f"zalo_zns error {code}: {meaning}" + (f" ({said})" if said else "")
+    invalid = None
+    if phone and code == INVALID_PHONE:
+        invalid = phone  # not a phone number: no SMS either
+    elif phone and code in CANNOT_RECEIVE:
+        invalid = suppression_key("zalo_zns", phone)
+    return DeliveryResult("failed", detail, invalid_address=invalid)

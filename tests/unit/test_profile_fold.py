@@ -177,3 +177,43 @@ def test_only_footprints_own_feedback_suppresses_an_address() -> None:
         event="message_bounced", trust="browser", properties={"channel": "email", "bounce_type": "Permanent"}
     )
     assert fold_event(known, forged).suppressed == {}
+
+
+def test_every_consent_change_is_kept_with_when_where_and_the_words_agreed_to() -> None:
+    consent_line = "Tôi đồng ý nhận tư vấn qua điện thoại và SMS"
+    typed = tracked(
+        "identify",
+        anonymous_id="anon-1",
+        trust="browser",
+        traits={"phone": "0912345678"},
+        context={"consent_text": consent_line, "page": {"url": "https://shop.example.com/vay"}},
+    )
+    confirmed = tracked(
+        "track",
+        event="consent_confirmed",
+        anonymous_id="anon-1",
+        after=timedelta(minutes=2),
+        properties={"channel": "sms", "address": "0912345678"},
+    )
+    profile = fold_all(typed, confirmed)
+
+    assert profile.consent["sms"] == "granted"
+    pending_sms = next(r for r in profile.consent_log if r.channel == "sms" and r.state == "pending")
+    assert (pending_sms.text, pending_sms.page, pending_sms.trust) == (
+        consent_line,
+        "https://shop.example.com/vay",
+        "browser",
+    )
+    assert pending_sms.message_id == typed.message_id
+    granted = profile.consent_log[-1]
+    assert (granted.channel, granted.state, granted.event, granted.trust) == (
+        "sms",
+        "granted",
+        "consent_confirmed",
+        "server",
+    )
+    assert granted.at == T0 + timedelta(minutes=2)
+    # A call that changes no consent adds nothing.
+    assert fold_event(profile, tracked("identify", anonymous_id="anon-1", traits={"name": "Lan"})).consent_log == (
+        profile.consent_log
+    )

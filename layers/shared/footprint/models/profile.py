@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field
 
 from footprint.models.consent import OPT_IN, ChannelConsent
-from footprint.models.events import TrackedEvent
+from footprint.models.events import TrackedEvent, Trust
 from footprint.models.limits import (
     MAX_ANONYMOUS_IDS,
     MAX_COUNTED_EVENT_NAME_CHARS,
@@ -58,6 +58,9 @@ PRODUCT_VIEW_EVENTS = frozenset({"product_viewed"})
 # Provider feedback that suppresses an email address, and the reason kept for it (for the latest
 # addresses only: a profile holds one email address at a time).
 MAX_SUPPRESSED_ADDRESSES = 10
+# Consent changes kept on the profile; older ones remain on the timeline as the calls that made them.
+MAX_CONSENT_RECORDS = 20
+MAX_CONSENT_TEXT_CHARS = 1000
 SUPPRESSING_EVENTS = {"message_bounced": "bounced", "message_complained": "complained"}
 # Traits that are channel addresses rather than free attributes, and the channels each one reaches
 # (Zalo ZNS messages go to the phone number).
@@ -99,6 +102,23 @@ class WebPushSubscription(BaseModel):
     subscribed_at: datetime
 
 
+class ConsentRecord(BaseModel):
+    """One change of a channel's consent, and the proof of it: when, from which source and call,
+    on which page, and the words the visitor agreed to (a form's consent line)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    channel: str
+    state: ConsentState | None  # None: the record was cleared (a backend vouched for a new address)
+    at: datetime
+    source_id: str
+    event: str  # the call that changed it: identify, consent_updated, unsubscribed, ...
+    message_id: str
+    trust: Trust  # "server" (a backend), "signed" (a page with a signed userId) or "browser"
+    text: str | None = None
+    page: str | None = None
+
+
 class Profile(BaseModel):
     profile_id: str
     source_id: str
@@ -123,6 +143,9 @@ class Profile(BaseModel):
     phone: str | None = None
     timezone: str | None = None
     consent: dict[str, ConsentState] = Field(default_factory=dict)
+    # Every change of ``consent``, newest last (at most MAX_CONSENT_RECORDS): who said yes or no, when,
+    # where and to which words; the timeline (EventsTable) holds the calls themselves.
+    consent_log: list[ConsentRecord] = Field(default_factory=list)
     # Addresses no message may go to, whatever its category: email address -> why ("bounced" for a
     # hard bounce, "complained" for a spam report), from the provider's feedback events.
     suppressed: dict[str, str] = Field(default_factory=dict)
@@ -273,7 +296,31 @@ def fold_event(profile: Profile, event: TrackedEvent) -> Profile:
         update |= draft.changes(profile)
     if name in SUPPRESSING_EVENTS:
         _apply_feedback(profile, name, event, update)
+    if "consent" in update and update["consent"] != profile.consent:
+        update["consent_log"] = _logged_consent(profile, update["consent"], name, event)
     return profile.model_copy(update=update)
+
+
+def _logged_consent(profile: Profile, consent: dict[str, ConsentState], name: str, event: TrackedEvent) -> list[Any]:
+    page = event.context.get("page")
+    url = page.get("url") if isinstance(page, dict) else None
+    text = event.properties.get("consent_text") or event.context.get("consent_text")
+    records = [
+        ConsentRecord(
+            channel=channel,
+            state=consent.get(channel),
+            at=event.timestamp,
+            source_id=event.source_id,
+            event=name,
+            message_id=event.message_id,
+            trust=event.trust,
+            text=str(text)[:MAX_CONSENT_TEXT_CHARS] if text else None,
+            page=str(url)[:MAX_CONSENT_TEXT_CHARS] if url else None,
+        )
+        for channel in sorted(set(consent) | set(profile.consent))
+        if consent.get(channel) != profile.consent.get(channel)
+    ]
+    return [*profile.consent_log, *records][-MAX_CONSENT_RECORDS:]
 
 
 def _apply_feedback(profile: Profile, name: str, event: TrackedEvent, update: dict[str, Any]) -> None:
@@ -501,6 +548,8 @@ def merge_profiles(winner: Profile, loser: Profile) -> tuple[Profile, Profile]:
             if channel in owner.consent:
                 consent[channel] = owner.consent[channel]
     w["consent"] = consent
+    log = sorted([*loser.consent_log, *winner.consent_log], key=lambda record: record.at)
+    w["consent_log"] = log[-MAX_CONSENT_RECORDS:]
     for name in ("timezone", "lifecycle_stage", "last_viewed_product"):
         if w[name] is None:
             w[name] = getattr(loser, name)

@@ -410,7 +410,10 @@ def outcome_messages(
         traits = {trait: fields[name] for name, trait in FIELD_TRAITS.items() if isinstance(fields.get(name), str)}
         if traits:
             identify_id = f"{record.idempotency_key}:{action}:identify"
-            messages.append({"type": "identify", "messageId": identify_id, **ids, "traits": traits})
+            identify: dict[str, Any] = {"type": "identify", "messageId": identify_id, **ids, "traits": traits}
+            if consent_text:  # kept with the consent it leaves pending (Profile.consent_log)
+                identify["context"] = {"consent_text": str(consent_text)}
+            messages.append(identify)
     messages.append(
         {
             "type": "track",

@@ -27,7 +27,7 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -50,9 +50,9 @@ from footprint.services.admin import (
 from footprint.services.data_rights import PersonNotFoundError
 from footprint.services.sources import InvalidSourceError, KeyRevokedError, UnknownKeyError, parse_grace
 from footprint.services.transactional import InvalidMessageError, UnknownPersonError
+from footprint.tracing import traced
 
 logger = Logger()
-tracer = Tracer()
 app = APIGatewayHttpResolver()
 
 STATUS_BY_ERROR: dict[type[AdminError], HTTPStatus] = {
@@ -210,6 +210,6 @@ answer_unknown_routes_and_bugs(app, logger, "see GET /admin/journeys, GET /admin
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@tracer.capture_lambda_handler
+@traced
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -82,7 +82,7 @@ UNUSED_BY = {
     "evaluate_handler": (
         *TRACING_ONLY,
         *WEB_PUSH_ONLY,
-        "footprint.engine.simulate",  # the engine package exports the simulator
+        "footprint.engine.simulator",
         "footprint.models.segment",
         "footprint.services.ingest",
         "footprint.adapters.events_store",

@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from footprint.engine import SimulationLimitError
-from footprint.models.journey import Journey, JourneyDefinitionError, parse_duration
+from footprint.models.journey import Journey, JourneyDefinitionError
+from footprint.models.timing import parse_duration
 from footprint.services.content import inline_templates, journey_notes, load_checked_journey, templates_folder
 from footprint.services.reports import journey_report, render_report
 from footprint.services.simulation import (

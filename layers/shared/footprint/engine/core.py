@@ -14,10 +14,8 @@ from footprint.engine.effects import (
     CancelWakeUp,
     Decision,
     Effect,
-    RecordStep,
     ScheduleWakeUp,
     SendMessage,
-    StepOutcome,
     UpdateProfile,
 )
 from footprint.engine.ids import enrollment_id, idempotency_key, split_point, step_key, wake_up_id
@@ -39,6 +37,7 @@ from footprint.engine.state import (
     SendRecord,
     TriggerSnapshot,
 )
+from footprint.engine.steps import RecordStep, StepOutcome
 from footprint.engine.timing import in_quiet_hours, next_local_time, quiet_hours_end, visitor_zone
 from footprint.models.journey import (
     ConditionNode,
@@ -55,8 +54,8 @@ from footprint.models.journey import (
     UpdateNode,
     WaitForNode,
     WaitNode,
-    format_duration,
 )
+from footprint.models.timing import format_duration
 
 
 class JourneyMismatchError(ValueError):

@@ -19,7 +19,8 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from footprint.engine import SimulationLimitError, TimelineEntry
-from footprint.models.journey import Journey, JourneyDefinitionError, SendNode, parse_duration
+from footprint.models.journey import Journey, JourneyDefinitionError, SendNode
+from footprint.models.timing import parse_duration
 from footprint.services.content import JourneyContentError, journey_notes, load_checked_journey
 from footprint.services.reports import FunnelReport, StepReader, journey_report
 from footprint.services.simulation import (

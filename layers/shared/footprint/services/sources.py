@@ -28,9 +28,9 @@ from typing import Any, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from footprint.models.journey import parse_duration
 from footprint.models.limits import SourceLimits
 from footprint.models.segment import Source
+from footprint.models.timing import parse_duration
 from footprint.services.admin import AdminError
 
 SOURCE_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"

@@ -3,7 +3,8 @@
 Clients are created lazily on first use (never at import), so the local stack and tests can set
 the environment first. ``reset()`` forgets them (tests with a fresh moto per test). Each factory
 imports its own adapters and services, so a function's cold start loads only what it uses (track
-never loads the journey engine).
+never loads the journey engine); importing this module loads nothing beyond the standard library (not
+boto3, not the settings and their models), so a handler that imports its factories stays cheap to import.
 """
 
 from __future__ import annotations
@@ -11,10 +12,6 @@ from __future__ import annotations
 from datetime import timedelta
 from functools import cache
 from typing import TYPE_CHECKING, Any
-
-import boto3
-
-from footprint.settings import get_settings
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -30,21 +27,35 @@ if TYPE_CHECKING:
     from footprint.services.poison import PoisonQueue
     from footprint.services.sources import SourceAdmin
     from footprint.services.transactional import TransactionalSend
+    from footprint.settings import Settings
+
+
+def get_settings() -> Settings:
+    from footprint.settings import get_settings as cached_settings
+
+    return cached_settings()
+
+
+def _client(service: str) -> Any:
+    import boto3
+
+    return boto3.client(service)  # type: ignore[call-overload]
 
 
 @cache
 def dynamodb() -> DynamoDBClient:
-    return boto3.client("dynamodb")
+    client: DynamoDBClient = _client("dynamodb")
+    return client
 
 
 @cache
 def sqs() -> Any:
-    return boto3.client("sqs")
+    return _client("sqs")
 
 
 @cache
 def scheduler() -> Any:
-    return boto3.client("scheduler")
+    return _client("scheduler")
 
 
 @cache
@@ -226,6 +237,8 @@ def poison_queue() -> PoisonQueue | None:
 
 
 def reset() -> None:
+    from footprint.settings import get_settings as cached_settings
+
     for factory in (
         dynamodb,
         sqs,
@@ -241,6 +254,6 @@ def reset() -> None:
         transactional_send,
         evaluate_service,
         poison_queue,
-        get_settings,
+        cached_settings,
     ):
         factory.cache_clear()

@@ -294,7 +294,8 @@ class SendService:
         self.profiles = profiles
         self.pruner = pruner
         self.outbox = outbox
-        self.channels = dict(channels)
+        # Kept as given: footprint.adapters.send_wiring's mapping builds each sender at its first message.
+        self.channels = channels
         self.clock = clock
         self.renderer = renderer or ContentRenderer()
         self.metrics = metrics or NoMetrics()

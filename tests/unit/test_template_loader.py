@@ -312,7 +312,7 @@ def test_the_environment_configures_settings_completely(template: Template, monk
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
 
-    settings = Settings()  # from the environment, as in Lambda
+    settings = Settings.from_environment()  # as in Lambda
 
     own_variables = {name for name in environment if not name.startswith("POWERTOOLS_")}
     required = {name.upper() for name, field in Settings.model_fields.items() if field.is_required()}

@@ -20,6 +20,7 @@ from footprint.models.journey import Journey, load_journey_yaml
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.service_resource import DynamoDBServiceResource
 
 ACTIVE_INDEX = "journeys/active"
 
@@ -37,11 +38,18 @@ class UnknownJourneyError(Exception):
 
 
 class DynamoJourneyCatalog:
-    def __init__(self, client: DynamoDBClient, config_table: str, cache_seconds: int) -> None:
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        config_table: str,
+        cache_seconds: int,
+        resource: DynamoDBServiceResource | None = None,
+    ) -> None:
         self.client = client
         self.table = config_table
         self.cache_seconds = cache_seconds
-        self.provider = DynamoDBProvider(table_name=config_table)
+        # Without a resource Powertools creates a boto3 Session of its own, which loads botocore's data again.
+        self.provider = DynamoDBProvider(table_name=config_table, boto3_client=resource)
         self._versions: dict[tuple[str, int], Journey | None] = {}
 
     # Reads (evaluate) -----------------------------------------------------------------------

@@ -9,12 +9,14 @@ boto3, not the settings and their models), so a handler that imports its factori
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.service_resource import DynamoDBServiceResource
 
     from footprint.adapters.journey_catalog import DynamoJourneyCatalog
     from footprint.adapters.person_data import DynamoPersonData
@@ -42,6 +44,26 @@ def _client(service: str) -> Any:
     return boto3.client(service)  # type: ignore[call-overload]
 
 
+class DeferredClient:
+    """A boto3 client created the first time anything of it is looked up (a method, ``meta``). For the
+    clients of effects: an event that changes no journey, most of them, makes DynamoDB calls only, so
+    evaluate's cold start need not build its SQS and Scheduler clients (botocore loads each one's model)."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client(), name)
+
+    def client(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                self._client = _client(self.service)
+            return self._client
+
+
 @cache
 def dynamodb() -> DynamoDBClient:
     client: DynamoDBClient = _client("dynamodb")
@@ -49,13 +71,22 @@ def dynamodb() -> DynamoDBClient:
 
 
 @cache
+def dynamodb_resource() -> DynamoDBServiceResource:
+    """For Powertools Parameters (sources, journeys), from the default session like the clients: a session of
+    its own would load botocore's endpoint and service data a second time."""
+    import boto3
+
+    return boto3.resource("dynamodb")
+
+
+@cache
 def sqs() -> Any:
-    return _client("sqs")
+    return DeferredClient("sqs")
 
 
 @cache
 def scheduler() -> Any:
-    return _client("scheduler")
+    return DeferredClient("scheduler")
 
 
 @cache
@@ -85,7 +116,9 @@ def source_directory() -> DynamoDBSourceDirectory:
     from footprint.adapters.sources import DynamoDBSourceDirectory
 
     settings = get_settings()
-    return DynamoDBSourceDirectory(settings.config_table, max_age_seconds=settings.config_cache_seconds)
+    return DynamoDBSourceDirectory(
+        settings.config_table, max_age_seconds=settings.config_cache_seconds, resource=dynamodb_resource()
+    )
 
 
 @cache
@@ -113,7 +146,9 @@ def journey_catalog() -> DynamoJourneyCatalog:
     from footprint.adapters.journey_catalog import DynamoJourneyCatalog
 
     settings = get_settings()
-    return DynamoJourneyCatalog(dynamodb(), settings.config_table, settings.config_cache_seconds)
+    return DynamoJourneyCatalog(
+        dynamodb(), settings.config_table, settings.config_cache_seconds, resource=dynamodb_resource()
+    )
 
 
 @cache
@@ -125,7 +160,7 @@ def journey_admin() -> JourneyAdmin:
 
     settings = get_settings()
     return JourneyAdmin(
-        DynamoJourneyCatalog(dynamodb(), settings.config_table, cache_seconds=0),
+        DynamoJourneyCatalog(dynamodb(), settings.config_table, cache_seconds=0, resource=dynamodb_resource()),
         steps=DynamoStepReader(dynamodb(), settings.steps_table),
         unconfigured_channels=settings.unconfigured_channels(),
     )
@@ -241,6 +276,7 @@ def reset() -> None:
 
     for factory in (
         dynamodb,
+        dynamodb_resource,
         sqs,
         scheduler,
         ingest_service,

@@ -151,8 +151,8 @@ def cmd_sources(args: argparse.Namespace, out: TextIO) -> int:
 
     from footprint import clock
     from footprint.adapters.source_keys import DynamoSourceKeyStore
-    from footprint.services.admin import AdminError
-    from footprint.services.sources import SourceAdmin, parse_grace
+    from footprint.services.admin_api import AdminError, parse_grace
+    from footprint.services.sources import SourceAdmin
 
     table = args.config_table or _stack_tables(args).get("ConfigTable")
     if not table:
@@ -240,7 +240,7 @@ def cmd_people(args: argparse.Namespace, out: TextIO) -> int:
 
     from footprint import clock
     from footprint.adapters.person_data import DynamoDeletionLog, DynamoPersonData
-    from footprint.services.admin import AdminError
+    from footprint.services.admin_api import AdminError
     from footprint.services.data_rights import DataRights
 
     tables = _stack_tables(args)
@@ -333,7 +333,7 @@ def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_pause(args: argparse.Namespace, out: TextIO) -> int:
-    from footprint.adapters.journey_catalog import UnknownJourneyError
+    from footprint.services.admin_api import UnknownJourneyError
 
     try:
         _catalog(args).pause(args.journey_id)
@@ -344,7 +344,7 @@ def cmd_pause(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_resume(args: argparse.Namespace, out: TextIO) -> int:
-    from footprint.adapters.journey_catalog import UnknownJourneyError
+    from footprint.services.admin_api import UnknownJourneyError
 
     try:
         version = _catalog(args).resume(args.journey_id, args.version)

@@ -17,6 +17,7 @@ from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterEr
 from botocore.exceptions import ClientError
 
 from footprint.models.journey import Journey, load_journey_yaml
+from footprint.services.admin_api import JourneyVersionExistsError, UnknownJourneyError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -27,14 +28,6 @@ ACTIVE_INDEX = "journeys/active"
 
 def version_parameter(journey_id: str, version: int) -> str:
     return f"journey/{journey_id}/v{version}"
-
-
-class JourneyVersionExistsError(Exception):
-    """Published versions are immutable: publish a new version number instead."""
-
-
-class UnknownJourneyError(Exception):
-    pass
 
 
 class DynamoJourneyCatalog:

@@ -27,7 +27,7 @@ from footprint.models.channels import MessageCategory, MessageChannel
 from footprint.models.journey import SendNode
 from footprint.models.messages import DeliveryRecord, OutgoingMessage
 from footprint.models.profile import Profile
-from footprint.services.admin import AdminError, InvalidRequestError
+from footprint.services.admin_api import InvalidMessageError, InvalidRequestError, UnknownPersonError
 from footprint.services.data_rights import PersonRequest
 from footprint.services.send import PROFILE_CHANNEL, SUPPRESSED_REASON, UNREACHABLE_REASON, live_profile
 from footprint.templating import content_problems
@@ -36,14 +36,6 @@ API_JOURNEY = "api"  # the pseudo-journey API messages are recorded under (steps
 ONSITE = frozenset({"onsite_form", "onsite_push"})
 
 Outcome = Literal["accepted", "suppressed", "unreachable"]
-
-
-class UnknownPersonError(AdminError):
-    """No profile has this id (404)."""
-
-
-class InvalidMessageError(AdminError):
-    """Content that does not validate or render (422)."""
 
 
 class SendRequest(PersonRequest):

@@ -25,7 +25,7 @@ from footprint.adapters.email_wiring import email_link_service
 from footprint.email_links import InvalidLinkError
 from footprint.email_pages import confirmation_page, invalid_link_page, unsubscribed_page
 from footprint.http_api import answer_unknown_routes_and_bugs, error_response, json_response
-from footprint.services.send import RetryableDeliveryError
+from footprint.services.retries import RetryableDeliveryError
 from footprint.services.tracking import StoreUnavailableError
 from footprint.tracing import traced
 

@@ -18,7 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from footprint.adapters.send_wiring import idempotency_config, retry_later, send_service
 from footprint.models.messages import OutgoingMessage
-from footprint.services.send import RetryableDeliveryError, retry_delay_seconds
+from footprint.services.retries import RetryableDeliveryError, retry_delay_seconds
 from footprint.tracing import traced
 
 logger = Logger()

@@ -57,6 +57,7 @@ from footprint.engine.timing import in_quiet_hours, quiet_hours_end, visitor_zon
 from footprint.models.messages import DeliveryRecord, DeliveryStatus, MessageChannel, OutgoingMessage
 from footprint.models.pressure import CapWindow, MessagingPolicy, cap_windows
 from footprint.models.profile import Channel, Profile
+from footprint.services.retries import RetryableDeliveryError
 from footprint.templating import ContentRenderer, TemplateError, template_variables
 
 logger = logging.getLogger(__name__)
@@ -108,28 +109,6 @@ OUTCOME_EVENTS: dict[DeliveryStatus, str] = {
 OUTCOME_UNKNOWN = (
     "outcome unknown: an earlier attempt stopped while calling the provider; not resent to avoid a duplicate"
 )
-
-
-class RetryableDeliveryError(Exception):
-    """The channel may accept the message later (network error, 5xx, throttling): SQS retries it,
-    not before ``retry_after_seconds`` when the provider said so (HTTP ``Retry-After``)."""
-
-    def __init__(self, detail: str, retry_after_seconds: int | None = None) -> None:
-        super().__init__(detail)
-        self.retry_after_seconds = retry_after_seconds
-
-
-# Retries back off exponentially from the first (SendQueue's maxReceiveCount of 5 spreads them over
-# about 7.5 minutes); a provider's Retry-After wins when it asks for longer, up to SQS's 12 hours.
-FIRST_RETRY_SECONDS = 30
-MAX_BACKOFF_SECONDS = 900
-MAX_RETRY_AFTER_SECONDS = 12 * 3600
-
-
-def retry_delay_seconds(receive_count: int, retry_after_seconds: int | None = None) -> int:
-    """How long a message that may pass later stays hidden before its next attempt."""
-    backoff = min(MAX_BACKOFF_SECONDS, FIRST_RETRY_SECONDS * 2 ** max(0, receive_count - 1))
-    return min(MAX_RETRY_AFTER_SECONDS, max(backoff, retry_after_seconds or 0))
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ refusal it maps to an HTTP status, stdlib only, so that importing the handler bu
 Every failure caused by the client is an :class:`IngestError` subclass carrying a stable ``code``, a
 human ``reason`` and, for validation failures, the list of ``errors`` (location + message); the handler
 maps each subclass to one HTTP status. ``footprint.services.ingest``, ``onsite`` and ``quotas`` raise
-them (and re-export the ones they raise).
+them.
 """
 
 from __future__ import annotations

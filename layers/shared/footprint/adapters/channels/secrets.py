@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.parameters import (
     TransformParameterError,
 )
 
-from footprint.services.send import RetryableDeliveryError
+from footprint.services.retries import RetryableDeliveryError
 
 # A rotated secret reaches warm containers within this many seconds.
 DEFAULT_MAX_AGE_SECONDS = 300

@@ -27,7 +27,7 @@ from footprint.email_links import InvalidLinkError, LinkClaims, message_links, v
 from footprint.models.events import TrackedEvent, check_event_timestamp
 from footprint.models.messages import DeliveryRecord
 from footprint.models.profile import Profile
-from footprint.services.send import live_profile
+from footprint.services.profiles import live_profile
 
 logger = logging.getLogger(__name__)
 

@@ -57,13 +57,12 @@ from footprint.engine.timing import in_quiet_hours, quiet_hours_end, visitor_zon
 from footprint.models.messages import DeliveryRecord, DeliveryStatus, MessageChannel, OutgoingMessage
 from footprint.models.pressure import CapWindow, MessagingPolicy, cap_windows
 from footprint.models.profile import Channel, Profile
+from footprint.services.profiles import ProfileLookup, live_profile
 from footprint.services.retries import RetryableDeliveryError
 from footprint.templating import ContentRenderer, TemplateError, template_variables
 
 logger = logging.getLogger(__name__)
 
-# A message for an anonymous profile that has since merged into a known contact goes to the contact.
-MAX_MERGE_REDIRECTS = 3
 # Rendered content is kept in the outbox row (the onsite inbox reads it there) and in the idempotency
 # record; both are DynamoDB items (at most 400 KB), so oversized content is recorded by its size only.
 MAX_RENDERED_BYTES = 64 * 1024
@@ -126,10 +125,6 @@ class ChannelSender(Protocol):
         """Deliver ``rendered`` content; return "sent"/"queued_onsite", or "failed" for a permanent
         refusal; raise RetryableDeliveryError when a later attempt may succeed."""
         ...
-
-
-class ProfileLookup(Protocol):
-    def get_profile(self, profile_id: str) -> Profile | None: ...
 
 
 class SubscriptionPruner(Protocol):
@@ -523,17 +518,6 @@ class SendService:
             # Journeys branch on it, so it must not be lost: SQS brings the message back, which finds
             # the row settled (nothing is sent again) and records the event then.
             raise RetryableDeliveryError(f"{name} of {message.idempotency_key} not recorded yet: {error}") from error
-
-
-def live_profile(profiles: ProfileLookup, profile_id: str) -> Profile | None:
-    """The profile, or the known contact it was merged into (following at most MAX_MERGE_REDIRECTS)."""
-    profile = profiles.get_profile(profile_id)
-    for _ in range(MAX_MERGE_REDIRECTS):
-        if profile is None or not profile.merged_into:
-            break
-        profile = profiles.get_profile(profile.merged_into)
-    # A deleted person is no one to send to (their tombstone only stops late events re-creating them).
-    return None if profile is None or profile.deleted_at else profile
 
 
 def _storable(rendered: dict[str, Any]) -> dict[str, Any]:

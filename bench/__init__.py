@@ -10,5 +10,6 @@ Modules:
   ``journey_ports``) with 100 active journeys over synthetic stream records.
 - ``calls`` and ``aws_calls``: AWS API calls per event, counted with botocore event hooks, on the local stack.
 - ``cold_start``: importing each handler module in a fresh interpreter, against importing boto3.
+- ``layer_size``: the unzipped size of what SharedLayer ships, against Lambda's 250 MB limit.
 - ``cost``: an estimate in USD per 1,000 events from the counted calls and list prices.
 """

@@ -1,4 +1,4 @@
-"""``python -m bench [--quick] [--only engine,calls,imports,cost]``: run the benchmarks, print Markdown.
+"""``python -m bench [--quick] [--only engine,calls,imports,layer,cost]``: run the benchmarks, print Markdown.
 
 The full run takes under a minute on two cores; ``--quick`` uses tiny sizes (seconds), for checking
 that the benchmarks still run, not for figures.
@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-PARTS = ("engine", "calls", "imports", "cost")
+PARTS = ("engine", "calls", "imports", "layer", "cost")
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bench import cold_start
 
         print(cold_start.report(cold_start.run(repeats=sizes.import_repeats)))
+        print()
+    if "layer" in parts:
+        from bench import layer_size
+
+        print(layer_size.report(layer_size.run()))
         print()
     print(f"(benchmarks finished in {time.perf_counter() - started:.0f} s)", file=sys.stderr)
     return 0

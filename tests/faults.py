@@ -82,7 +82,8 @@ from footprint.models.events import TrackedEvent  # noqa: E402
 from footprint.models.journey import load_journey_yaml  # noqa: E402
 from footprint.models.messages import OutgoingMessage  # noqa: E402
 from footprint.models.profile import Profile, profile_id_for  # noqa: E402
-from footprint.services.send import DeliveryResult, RetryableDeliveryError  # noqa: E402
+from footprint.services.retries import RetryableDeliveryError  # noqa: E402
+from footprint.services.send import DeliveryResult  # noqa: E402
 
 JOURNEYS = sorted((ROOT / "journeys").glob("*.yaml"))
 START = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # 09:00 in Ho Chi Minh City, outside quiet hours

@@ -25,34 +25,41 @@ Every refusal is ``{"error": {"code", "reason", "errors"}}`` with a 4xx status, 
 from __future__ import annotations
 
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel
 
-from footprint.adapters.journey_catalog import JourneyVersionExistsError, UnknownJourneyError
 from footprint.adapters.wiring import data_rights, journey_admin, source_admin, transactional_send
 from footprint.http_api import JsonResponse, answer_unknown_routes_and_bugs, error_response, json_response
-from footprint.services.admin import (
+from footprint.services.admin_api import (
     AdminError,
     InvalidJourneyError,
+    InvalidMessageError,
     InvalidRequestError,
     InvalidSimulationError,
+    InvalidSourceError,
     JourneyNotFoundError,
+    JourneyVersionExistsError,
+    KeyRevokedError,
+    PersonNotFoundError,
     RequestTooLargeError,
+    UnknownJourneyError,
+    UnknownKeyError,
+    UnknownPersonError,
+    parse_grace,
     parse_json_object,
     parse_version,
     request_text,
 )
-from footprint.services.data_rights import PersonNotFoundError
-from footprint.services.sources import InvalidSourceError, KeyRevokedError, UnknownKeyError, parse_grace
-from footprint.services.transactional import InvalidMessageError, UnknownPersonError
+from footprint.tracing import traced
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 logger = Logger()
-tracer = Tracer()
 app = APIGatewayHttpResolver()
 
 STATUS_BY_ERROR: dict[type[AdminError], HTTPStatus] = {
@@ -80,7 +87,7 @@ def caller() -> str:
 
 
 def answer(payload: BaseModel | dict[str, Any], status: HTTPStatus = HTTPStatus.OK) -> JsonResponse:
-    return json_response(payload.model_dump(mode="json") if isinstance(payload, BaseModel) else payload, status)
+    return json_response(payload if isinstance(payload, dict) else payload.model_dump(mode="json"), status)
 
 
 @app.get("/admin/journeys")
@@ -210,6 +217,6 @@ answer_unknown_routes_and_bugs(app, logger, "see GET /admin/journeys, GET /admin
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@tracer.capture_lambda_handler
+@traced
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

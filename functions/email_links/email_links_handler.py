@@ -15,7 +15,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
@@ -25,11 +25,11 @@ from footprint.adapters.email_wiring import email_link_service
 from footprint.email_links import InvalidLinkError
 from footprint.email_pages import confirmation_page, invalid_link_page, unsubscribed_page
 from footprint.http_api import answer_unknown_routes_and_bugs, error_response, json_response
-from footprint.services.ingest import StoreUnavailableError
-from footprint.services.send import RetryableDeliveryError
+from footprint.services.retries import RetryableDeliveryError
+from footprint.services.tracking import StoreUnavailableError
+from footprint.tracing import traced
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics()
 app = APIGatewayHttpResolver()
 
@@ -97,7 +97,7 @@ answer_unknown_routes_and_bugs(app, logger, "GET or POST /v1/email/unsubscribe, 
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@tracer.capture_lambda_handler
+@traced
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -18,10 +18,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from footprint.adapters.send_wiring import idempotency_config, retry_later, send_service
 from footprint.models.messages import OutgoingMessage
-from footprint.services.send import RetryableDeliveryError, retry_delay_seconds
+from footprint.services.retries import RetryableDeliveryError, retry_delay_seconds
+from footprint.tracing import traced
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics()
 # A batch whose records all failed is still a partial response (all listed), not a function error.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -38,7 +38,7 @@ def on_message(record: SQSRecord) -> None:
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
+@traced
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     # Lets Powertools expire an in-progress record when this invocation times out.

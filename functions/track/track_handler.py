@@ -15,9 +15,9 @@ Access-Control-Allow-Origin when the source allows it.
 from __future__ import annotations
 
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
@@ -25,22 +25,26 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from footprint.adapters.wiring import ingest_service, onsite_service
 from footprint.http_api import JsonResponse, answer_unknown_routes_and_bugs, error_response, json_response
-from footprint.models.events import EventType
-from footprint.services.ingest import (
+from footprint.services.tracking import (
+    IdentityRequiredError,
     IngestError,
     InvalidPayloadError,
+    NotFoundError,
     OriginNotAllowedError,
     PayloadTooLargeError,
     StoreUnavailableError,
+    TooManyRequestsError,
     TrackingRequest,
     UnauthorizedError,
     UnsupportedEncodingError,
 )
-from footprint.services.onsite import Answer, IdentityRequiredError, NotFoundError
-from footprint.services.quotas import TooManyRequestsError
+from footprint.tracing import traced
+
+if TYPE_CHECKING:
+    from footprint.models.events import EventType
+    from footprint.services.onsite import Answer
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics()
 app = APIGatewayHttpResolver()
 
@@ -201,7 +205,7 @@ answer_unknown_routes_and_bugs(
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@tracer.capture_lambda_handler
+@traced
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

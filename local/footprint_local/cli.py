@@ -35,7 +35,8 @@ from typing import Any, TextIO
 
 from footprint.engine import SimulationLimitError
 from footprint.models.channels import ChannelSettings
-from footprint.models.journey import Journey, JourneyDefinitionError, parse_duration
+from footprint.models.journey import Journey, JourneyDefinitionError
+from footprint.models.timing import parse_duration
 from footprint.services.content import inline_templates, journey_notes, load_checked_journey, templates_folder
 from footprint.services.reports import journey_report, render_report
 from footprint.services.simulation import (
@@ -167,8 +168,8 @@ def cmd_sources(args: argparse.Namespace, out: TextIO) -> int:
 
     from footprint import clock
     from footprint.adapters.source_keys import DynamoSourceKeyStore
-    from footprint.services.admin import AdminError
-    from footprint.services.sources import SourceAdmin, parse_grace
+    from footprint.services.admin_api import AdminError, parse_grace
+    from footprint.services.sources import SourceAdmin
 
     table = args.config_table or _stack_tables(args).get("ConfigTable")
     if not table:
@@ -256,7 +257,7 @@ def cmd_people(args: argparse.Namespace, out: TextIO) -> int:
 
     from footprint import clock
     from footprint.adapters.person_data import DynamoDeletionLog, DynamoPersonData
-    from footprint.services.admin import AdminError
+    from footprint.services.admin_api import AdminError
     from footprint.services.data_rights import DataRights
 
     tables = _stack_tables(args)
@@ -349,7 +350,8 @@ def cmd_publish(args: argparse.Namespace, out: TextIO) -> int:
 
 def _channel_refusal(path: Path, journey: Journey, channels: ChannelSettings | None) -> str:
     """Why the stack would refuse the journey (the admin API's reason and problems), "" if it would not."""
-    from footprint.services.admin import AdminError, refuse_unconfigured_channels
+    from footprint.services.admin import refuse_unconfigured_channels
+    from footprint.services.admin_api import AdminError
 
     if channels is None:
         return ""
@@ -387,7 +389,7 @@ def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_pause(args: argparse.Namespace, out: TextIO) -> int:
-    from footprint.adapters.journey_catalog import UnknownJourneyError
+    from footprint.services.admin_api import UnknownJourneyError
 
     try:
         _catalog(args).pause(args.journey_id)
@@ -398,7 +400,7 @@ def cmd_pause(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_resume(args: argparse.Namespace, out: TextIO) -> int:
-    from footprint.adapters.journey_catalog import UnknownJourneyError
+    from footprint.services.admin_api import UnknownJourneyError
 
     try:
         version = _catalog(args).resume(args.journey_id, args.version)

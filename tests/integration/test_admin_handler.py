@@ -19,7 +19,7 @@ import admin_handler
 from footprint.adapters.steps import DynamoStepLog
 from footprint.engine import RecordStep
 from footprint.services import admin as admin_service
-from footprint.services.admin import MAX_BODY_BYTES
+from footprint.services.admin_api import MAX_BODY_BYTES
 from footprint_local.cli import main as footprint_cli
 from tests.api_gateway import HttpResult, http_api_event, http_result
 from tests.integration.conftest import Tables

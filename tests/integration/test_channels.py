@@ -34,7 +34,7 @@ from footprint.clock import ManualClock
 from footprint.email_links import LinkSigner
 from footprint.models.messages import DeliveryRecord, MessageChannel, OutgoingMessage
 from footprint.models.profile import Profile
-from footprint.services.send import RetryableDeliveryError, retry_delay_seconds
+from footprint.services.retries import RetryableDeliveryError, retry_delay_seconds
 from footprint.settings import Settings
 from tests.builders import T0
 from tests.integration.conftest import Tables

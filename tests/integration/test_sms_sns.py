@@ -13,7 +13,7 @@ from moto.sns.models import sns_backends
 from footprint.adapters.channels.sms import SnsSmsSender
 from footprint.models.messages import OutgoingMessage
 from footprint.models.profile import Profile
-from footprint.services.send import RetryableDeliveryError
+from footprint.services.retries import RetryableDeliveryError
 from tests.builders import T0
 
 pytestmark = pytest.mark.integration

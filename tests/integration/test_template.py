@@ -311,9 +311,9 @@ def leading_keys(role: dict[str, Any], action: str, resource: str) -> list[str]:
     return patterns
 
 
-# AWS takes only "*" for these (X-Ray has no resource-level permissions); traces are written because every function
-# has Tracing: Active. Nothing else may name "*": metrics are EMF log lines (no cloudwatch:PutMetricData), logs go to
-# each function's own log group.
+# AWS takes only "*" for these (X-Ray has no resource-level permissions); traces are written only with the Tracing
+# parameter Active (the grant is conditional, counted here as granted). Nothing else may name "*": metrics are EMF
+# log lines (no cloudwatch:PutMetricData), logs go to each function's own log group.
 # sns:Publish to a phone number has no ARN; send's grant has a Deny on every topic beside it.
 ACTIONS_ONLY_AWS_SCOPES_TO_STAR = {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "sns:Publish"}
 
@@ -476,6 +476,29 @@ def test_only_x_ray_is_granted_on_every_resource_and_no_action_is_a_wildcard(
             assert as_list(statement["Resource"]) == ["*"], owner
             assert set(actions) <= ACTIONS_ONLY_AWS_SCOPES_TO_STAR, (owner, actions)
             assert "Condition" not in statement, owner
+
+
+def test_tracing_is_a_parameter_off_by_default_that_also_turns_on_the_tracer_and_its_grant(
+    resources: dict[str, dict[str, Any]],
+) -> None:
+    document = load_template(TEMPLATE_PATH).document
+    parameter = document["Parameters"]["Tracing"]
+    variables = document["Globals"]["Function"]["Environment"]["Variables"]
+
+    assert parameter["Default"] == "PassThrough"
+    assert set(parameter["AllowedValues"]) == {"PassThrough", "Active"}
+    assert document["Globals"]["Function"]["Tracing"] == {"Ref": "Tracing"}
+    assert document["Conditions"]["TracingActive"] == {"Fn::Equals": [{"Ref": "Tracing"}, "Active"]}
+    # footprint.tracing reads it: Powertools' Tracer (and the X-Ray SDK) only when tracing is Active.
+    assert variables["POWERTOOLS_TRACE_DISABLED"] == {"Fn::If": ["TracingActive", "false", "true"]}
+    for function_id in FUNCTION_PERMISSIONS:
+        role = resources[f"{function_id}Role"]["Properties"]
+        for policy in role["Policies"]:
+            for statement in policy["PolicyDocument"]["Statement"]:
+                granted = statement["Fn::If"][1] if "Fn::If" in statement else statement
+                if any(action.startswith("xray:") for action in as_list(granted["Action"])):
+                    assert statement["Fn::If"][0] == "TracingActive", function_id
+                    assert statement["Fn::If"][2] == {"Ref": "AWS::NoValue"}, function_id
 
 
 def test_sms_may_go_to_phone_numbers_only_never_to_a_topic(resources: dict[str, dict[str, Any]]) -> None:
@@ -923,7 +946,7 @@ def test_functions_share_the_layer_runtime_and_tracing(resources: dict[str, dict
     for logical_id, function in functions.items():
         assert function["Runtime"] == "python3.13", logical_id
         assert function["Architectures"] == ["arm64"], logical_id
-        assert function["TracingConfig"] == {"Mode": "Active"}, logical_id
+        assert function["TracingConfig"] == {"Mode": {"Ref": "Tracing"}}, logical_id
         assert function["Layers"] == [{"Ref": layer_id}], logical_id
     assert resources[layer_id]["Properties"]["CompatibleRuntimes"] == ["python3.13"]
 

@@ -31,7 +31,8 @@ from footprint.adapters.sources import DynamoDBSourceDirectory
 from footprint.clock import ManualClock, current_clock, use_clock
 from footprint.models.events import TrackedEvent
 from footprint.models.segment import MAX_MESSAGE_BYTES, MESSAGE_MODELS, Source
-from footprint.services.ingest import IngestService, StoreUnavailableError
+from footprint.services.ingest import IngestService
+from footprint.services.tracking import StoreUnavailableError
 from tests.api_gateway import HttpResult, http_api_event, http_result
 from tests.builders import T0, tracked
 from tests.ingest_fakes import InMemoryEventStore, InMemorySourceDirectory

@@ -31,7 +31,7 @@ from footprint.adapters.channels.secrets import SecretJson
 from footprint.adapters.channels.web_push import CachedVapidKeys, WebPushSender
 from footprint.models.messages import OutgoingMessage
 from footprint.models.profile import Profile, WebPushSubscription
-from footprint.services.send import RetryableDeliveryError
+from footprint.services.retries import RetryableDeliveryError
 from tests.builders import T0
 
 pytestmark = pytest.mark.integration

@@ -23,7 +23,7 @@ from footprint.adapters.profiles_store import profile_to_item
 from footprint.clock import ManualClock, SystemClock, use_clock
 from footprint.models.messages import OutgoingMessage
 from footprint.models.profile import Profile
-from footprint.services.send import RetryableDeliveryError
+from footprint.services.retries import RetryableDeliveryError
 from tests.builders import T0
 from tests.integration.conftest import Tables
 from tests.integration.test_send_handler import LambdaContext, sqs_record

@@ -7,6 +7,7 @@ machinery (``bench.calls``) is tested here against botocore's Stubber, and its r
 
 from __future__ import annotations
 
+import importlib
 import math
 import threading
 from collections import Counter
@@ -17,7 +18,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from bench import aws_calls, cold_start, cost, engine_throughput
+from bench import aws_calls, cold_start, cost, engine_throughput, layer_size
 from bench.calls import ApiCall, CallCounter, by_operation, item_size
 from bench.journey_ports import QueuedTimers
 from footprint.engine import WakeUp, relevant_events
@@ -221,3 +222,23 @@ def test_import_timing_runs_in_a_fresh_interpreter() -> None:
     assert "footprint.adapters.events_store" in profile  # imported by the factory, not by the handler
     shares = cold_start.package_shares(profile)
     assert 0 < sum(share for _, share in shares) <= 1
+
+
+def test_every_handler_is_measured_with_the_factory_its_first_invocation_calls() -> None:
+    assert set(cold_start.HANDLERS) == {path.name + "_handler" for path in (cold_start.FUNCTIONS).iterdir()}
+    assert set(cold_start.SERVICE_FACTORIES) == set(cold_start.HANDLERS) == set(cold_start.UNUSED_BY)
+    for module, factory in cold_start.SERVICE_FACTORIES.values():
+        assert callable(getattr(importlib.import_module(module), factory))
+
+
+def test_the_layer_size_counts_the_package_and_every_requirement() -> None:
+    result = layer_size.run()
+
+    names = {layer_size._canonical(requirement.name) for requirement in layer_size.requirements()}
+    assert names <= set(result.distributions) | set(result.missing)
+    assert "aws-xray-sdk" in result.distributions  # aws-lambda-powertools[tracer], an extra followed
+    assert "jmespath" in result.distributions  # a dependency of a dependency (botocore's)
+    assert result.package_bytes > 0
+    assert all(size > 0 for size in result.distributions.values())
+    assert 0 < result.share_of_limit < 1
+    assert "250 MB" in layer_size.report(result)

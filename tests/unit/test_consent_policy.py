@@ -65,4 +65,4 @@ def test_the_stack_reads_it_as_json(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in tables.items():
         monkeypatch.setenv(f"{name}_TABLE", value)
     monkeypatch.setenv("CONSENT_POLICY", '{"sources": {"crm-import": {"sms": "opt_out"}}}')
-    assert not Settings().consent_policy.for_source("crm-import").needs_grant("sms")
+    assert not Settings.from_environment().consent_policy.for_source("crm-import").needs_grant("sms")

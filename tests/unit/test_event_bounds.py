@@ -16,7 +16,7 @@ from footprint.models.events import (
     MAX_EVENT_NAME_LENGTH,
     TrackedEvent,
 )
-from footprint.models.journey import MAX_DURATION, Duration, parse_duration
+from footprint.models.timing import MAX_DURATION, Duration, parse_duration
 from tests.builders import T0, tracked
 
 

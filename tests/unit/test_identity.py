@@ -13,7 +13,8 @@ from pydantic import ValidationError
 from footprint.identity import sign_user_id, verify_user_hash
 from footprint.models.events import TrackedEvent
 from footprint.models.segment import Source
-from footprint.services.ingest import IngestService, InvalidPayloadError, TrackingRequest
+from footprint.services.ingest import IngestService
+from footprint.services.tracking import InvalidPayloadError, TrackingRequest
 from tests.builders import T0
 from tests.ingest_fakes import InMemoryEventStore, InMemorySourceDirectory
 

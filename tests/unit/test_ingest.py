@@ -11,16 +11,14 @@ from typing import Any
 import pytest
 
 from footprint.models.segment import MAX_BATCH_MESSAGES, MAX_MESSAGE_BYTES, MAX_REQUEST_BYTES, Source
-from footprint.services.ingest import (
-    MAX_REPORTED_ERRORS,
-    IngestService,
+from footprint.services.ingest import MAX_REPORTED_ERRORS, IngestService, merged
+from footprint.services.tracking import (
     InvalidPayloadError,
     OriginNotAllowedError,
     PayloadTooLargeError,
     TrackingRequest,
     UnauthorizedError,
     UnsupportedEncodingError,
-    merged,
 )
 from tests.api_gateway import basic_auth
 from tests.builders import T0

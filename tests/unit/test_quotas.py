@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from footprint.clock import ManualClock
 from footprint.models.limits import SourceLimits
 from footprint.models.segment import Source
-from footprint.services.ingest import IngestService, InvalidPayloadError, StoreUnavailableError
+from footprint.services.ingest import IngestService
 from footprint.services.quotas import (
     QuotaExceededError,
     RateLimitedError,
@@ -19,6 +19,7 @@ from footprint.services.quotas import (
     seconds_until_next_utc_day,
     sync_every,
 )
+from footprint.services.tracking import InvalidPayloadError, StoreUnavailableError
 from tests.api_gateway import basic_auth
 from tests.builders import T0
 from tests.ingest_fakes import InMemoryEventStore, InMemorySourceDirectory

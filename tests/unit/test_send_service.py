@@ -12,6 +12,7 @@ from footprint.clock import ManualClock
 from footprint.engine import RecordStep
 from footprint.models.messages import DeliveryRecord, MessageChannel, OutgoingMessage
 from footprint.models.profile import Profile, WebPushSubscription
+from footprint.services.retries import RetryableDeliveryError
 from footprint.services.send import (
     NOT_CONFIGURED,
     OUTCOME_UNKNOWN,
@@ -21,7 +22,6 @@ from footprint.services.send import (
     Claim,
     DeliverFunction,
     DeliveryResult,
-    RetryableDeliveryError,
     SendService,
 )
 from tests.builders import T0

@@ -295,6 +295,16 @@ def test_the_environment_resolves_against_the_local_resources(template: Template
     assert environment["POWERTOOLS_SERVICE_NAME"] == "footprint"
 
 
+@pytest.mark.parametrize(("tracing", "disabled"), [(None, "true"), ("PassThrough", "true"), ("Active", "false")])
+def test_the_trace_switch_follows_the_tracing_parameter(template: Template, tracing: str | None, disabled: str) -> None:
+    parameters = {} if tracing is None else {"Tracing": tracing}
+
+    environment = template.function_environment(local_physical_resources(template), parameters=parameters)
+
+    # footprint.tracing creates Powertools' Tracer only when this is false.
+    assert environment["POWERTOOLS_TRACE_DISABLED"] == disabled
+
+
 def test_the_environment_configures_settings_completely(template: Template, monkeypatch: pytest.MonkeyPatch) -> None:
     environment = template.function_environment(local_physical_resources(template))
     for name in list(Settings.model_fields):
@@ -302,7 +312,7 @@ def test_the_environment_configures_settings_completely(template: Template, monk
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
 
-    settings = Settings()  # from the environment, as in Lambda
+    settings = Settings.from_environment()  # as in Lambda
 
     own_variables = {name for name in environment if not name.startswith("POWERTOOLS_")}
     required = {name.upper() for name, field in Settings.model_fields.items() if field.is_required()}

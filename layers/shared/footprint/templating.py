@@ -25,38 +25,56 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
-
-from liquid import Environment
-from liquid.exceptions import LiquidError
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from footprint.models.messages import OutgoingMessage
 from footprint.models.profile import Profile
+
+if TYPE_CHECKING:
+    from liquid import Environment
+
+# A template is authored by the team, but its data comes from visitors: keep output bounded.
+LOOP_ITERATION_LIMIT = 10_000
+OUTPUT_STREAM_LIMIT = 256 * 1024
 
 
 class TemplateError(Exception):
     """A template in the message content cannot be rendered (syntax, unknown filter, limits)."""
 
 
-class _BoundedEnvironment(Environment):
-    # A template is authored by the team, but its data comes from visitors: keep output bounded.
-    loop_iteration_limit = 10_000
-    output_stream_limit = 256 * 1024
+@cache
+def _environments() -> tuple[Environment, Environment]:
+    """Liquid's text and HTML (autoescaping) environments, built on first use: python-liquid takes about a
+    third of a boto3 import to load, and a function that renders nothing (or only plain text) never needs it."""
+    from liquid import Environment
+
+    class BoundedEnvironment(Environment):
+        loop_iteration_limit = LOOP_ITERATION_LIMIT
+        output_stream_limit = OUTPUT_STREAM_LIMIT
+
+    return BoundedEnvironment(), BoundedEnvironment(autoescape=True)
+
+
+def _is_plain_text(source: str) -> bool:
+    """No Liquid markup (every tag, output and comment opens with ``{``): it renders as itself."""
+    return "{" not in source and len(source.encode()) <= OUTPUT_STREAM_LIMIT
 
 
 class ContentRenderer:
     """Renders the string values of a content mapping, recursively; other values pass through."""
-
-    def __init__(self) -> None:
-        self._text = _BoundedEnvironment()
-        self._html = _BoundedEnvironment(autoescape=True)
 
     def render(self, content: Mapping[str, Any], variables: Mapping[str, Any]) -> dict[str, Any]:
         rendered: dict[str, Any] = self._render_value(content, variables, html=False)
         return rendered
 
     def render_string(self, source: str, variables: Mapping[str, Any], *, html: bool = False) -> str:
-        environment = self._html if html else self._text
+        if _is_plain_text(source):
+            return source
+        from liquid.exceptions import LiquidError
+
+        text, html_environment = _environments()
+        environment = html_environment if html else text
         try:
             return str(environment.from_string(source).render(**variables))
         except LiquidError as error:
@@ -65,7 +83,10 @@ class ContentRenderer:
 
     def check_string(self, source: str, *, html: bool = False) -> list[str]:
         """What is wrong with one template (empty when it is fine): see :func:`content_problems`."""
-        environment = self._html if html else self._text
+        from liquid.exceptions import LiquidError
+
+        text, html_environment = _environments()
+        environment = html_environment if html else text
         try:
             template = environment.from_string(source)
             analysis = template.analyze()

@@ -14,14 +14,13 @@ from footprint.models.journey import (
     JourneyDefinitionError,
     SendNode,
     WaitNode,
-    format_duration,
     journey_json_schema,
     load_journey_yaml,
-    parse_duration,
     parse_journey,
     read_journey_yaml,
     render_journey_json_schema,
 )
+from footprint.models.timing import format_duration, parse_duration
 from tests.unit.engine.builders import EXIT, JOURNEYS_DIR, flow, journey, web_push
 
 

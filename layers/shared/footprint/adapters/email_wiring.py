@@ -1,7 +1,8 @@
 """Composition root of the two email functions (EmailLinksFunction, EmailFeedbackFunction).
 
-Like ``footprint.adapters.wiring``: nothing is read or created at import; settings are read and
-boto3 clients created on first use, then cached per cold start. ``reset()`` forgets them (tests).
+Like ``footprint.adapters.wiring``: nothing is read or created at import (and nothing beyond the standard
+library is imported); settings are read and boto3 clients created on first use, then cached per cold
+start. ``reset()`` forgets them (tests).
 """
 
 from __future__ import annotations
@@ -10,29 +11,28 @@ from datetime import timedelta
 from functools import cache
 from typing import TYPE_CHECKING
 
-import boto3
-from aws_lambda_powertools.utilities.parameters import SecretsProvider
-
-from footprint.adapters.channels.secrets import SecretKey
-from footprint.adapters.events_store import DynamoDBEventStore
-from footprint.adapters.outbox import DynamoOutbox
-from footprint.adapters.profiles_store import DynamoProfileStore
-from footprint.clock import current_clock
-from footprint.services.email_feedback import EmailFeedbackService
-from footprint.services.email_links import EmailLinkService
-from footprint.services.timeline import ProfileEvents
-from footprint.settings import get_settings
+from footprint.adapters.wiring import get_settings
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
+    from footprint.services.email_feedback import EmailFeedbackService
+    from footprint.services.email_links import EmailLinkService
+    from footprint.services.timeline import ProfileEvents
+
 
 @cache
 def dynamodb() -> DynamoDBClient:
+    import boto3
+
     return boto3.client("dynamodb")
 
 
 def profile_events() -> ProfileEvents:
+    from footprint.adapters.events_store import DynamoDBEventStore
+    from footprint.adapters.profiles_store import DynamoProfileStore
+    from footprint.services.timeline import ProfileEvents
+
     settings = get_settings()
     client = dynamodb()
     return ProfileEvents(
@@ -43,6 +43,14 @@ def profile_events() -> ProfileEvents:
 
 @cache
 def email_link_service() -> EmailLinkService:
+    import boto3
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    from footprint.adapters.channels.secrets import SecretKey
+    from footprint.adapters.outbox import DynamoOutbox
+    from footprint.clock import current_clock
+    from footprint.services.email_links import EmailLinkService
+
     settings = get_settings()
     secrets = SecretsProvider(boto3_client=boto3.client("secretsmanager"))
     return EmailLinkService(
@@ -55,9 +63,14 @@ def email_link_service() -> EmailLinkService:
 
 @cache
 def email_feedback_service() -> EmailFeedbackService:
+    from footprint.clock import current_clock
+    from footprint.services.email_feedback import EmailFeedbackService
+
     return EmailFeedbackService(profile_events(), current_clock())
 
 
 def reset() -> None:
-    for factory in (dynamodb, email_link_service, email_feedback_service, get_settings):
+    from footprint.settings import get_settings as cached_settings
+
+    for factory in (dynamodb, email_link_service, email_feedback_service, cached_settings):
         factory.cache_clear()

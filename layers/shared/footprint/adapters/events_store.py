@@ -19,7 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from footprint.models import keys
 from footprint.models.events import TrackedEvent
-from footprint.services.ingest import StoreUnavailableError
+from footprint.services.tracking import StoreUnavailableError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -17,9 +17,11 @@ from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterEr
 from botocore.exceptions import ClientError
 
 from footprint.models.journey import Journey, load_journey_yaml
+from footprint.services.admin_api import JourneyVersionExistsError, UnknownJourneyError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.service_resource import DynamoDBServiceResource
 
 ACTIVE_INDEX = "journeys/active"
 
@@ -28,20 +30,19 @@ def version_parameter(journey_id: str, version: int) -> str:
     return f"journey/{journey_id}/v{version}"
 
 
-class JourneyVersionExistsError(Exception):
-    """Published versions are immutable: publish a new version number instead."""
-
-
-class UnknownJourneyError(Exception):
-    pass
-
-
 class DynamoJourneyCatalog:
-    def __init__(self, client: DynamoDBClient, config_table: str, cache_seconds: int) -> None:
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        config_table: str,
+        cache_seconds: int,
+        resource: DynamoDBServiceResource | None = None,
+    ) -> None:
         self.client = client
         self.table = config_table
         self.cache_seconds = cache_seconds
-        self.provider = DynamoDBProvider(table_name=config_table)
+        # Without a resource Powertools creates a boto3 Session of its own, which loads botocore's data again.
+        self.provider = DynamoDBProvider(table_name=config_table, boto3_client=resource)
         self._versions: dict[tuple[str, int], Journey | None] = {}
 
     # Reads (evaluate) -----------------------------------------------------------------------

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from footprint.models import keys
 from footprint.models.segment import Source
-from footprint.services.ingest import StoreUnavailableError
+from footprint.services.tracking import StoreUnavailableError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import DynamoDBServiceResource

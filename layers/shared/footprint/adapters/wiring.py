@@ -3,21 +3,20 @@
 Clients are created lazily on first use (never at import), so the local stack and tests can set
 the environment first. ``reset()`` forgets them (tests with a fresh moto per test). Each factory
 imports its own adapters and services, so a function's cold start loads only what it uses (track
-never loads the journey engine).
+never loads the journey engine); importing this module loads nothing beyond the standard library (not
+boto3, not the settings and their models), so a handler that imports its factories stays cheap to import.
 """
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-import boto3
-
-from footprint.settings import get_settings
-
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.service_resource import DynamoDBServiceResource
 
     from footprint.adapters.journey_catalog import DynamoJourneyCatalog
     from footprint.adapters.person_data import DynamoPersonData
@@ -30,21 +29,64 @@ if TYPE_CHECKING:
     from footprint.services.poison import PoisonQueue
     from footprint.services.sources import SourceAdmin
     from footprint.services.transactional import TransactionalSend
+    from footprint.settings import Settings
+
+
+def get_settings() -> Settings:
+    from footprint.settings import get_settings as cached_settings
+
+    return cached_settings()
+
+
+def _client(service: str) -> Any:
+    import boto3
+
+    return boto3.client(service)  # type: ignore[call-overload]
+
+
+class DeferredClient:
+    """A boto3 client created the first time anything of it is looked up (a method, ``meta``). For the
+    clients of effects: an event that changes no journey, most of them, makes DynamoDB calls only, so
+    evaluate's cold start need not build its SQS and Scheduler clients (botocore loads each one's model)."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client(), name)
+
+    def client(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                self._client = _client(self.service)
+            return self._client
 
 
 @cache
 def dynamodb() -> DynamoDBClient:
-    return boto3.client("dynamodb")
+    client: DynamoDBClient = _client("dynamodb")
+    return client
+
+
+@cache
+def dynamodb_resource() -> DynamoDBServiceResource:
+    """For Powertools Parameters (sources, journeys), from the default session like the clients: a session of
+    its own would load botocore's endpoint and service data a second time."""
+    import boto3
+
+    return boto3.resource("dynamodb")
 
 
 @cache
 def sqs() -> Any:
-    return boto3.client("sqs")
+    return DeferredClient("sqs")
 
 
 @cache
 def scheduler() -> Any:
-    return boto3.client("scheduler")
+    return DeferredClient("scheduler")
 
 
 @cache
@@ -74,7 +116,9 @@ def source_directory() -> DynamoDBSourceDirectory:
     from footprint.adapters.sources import DynamoDBSourceDirectory
 
     settings = get_settings()
-    return DynamoDBSourceDirectory(settings.config_table, max_age_seconds=settings.config_cache_seconds)
+    return DynamoDBSourceDirectory(
+        settings.config_table, max_age_seconds=settings.config_cache_seconds, resource=dynamodb_resource()
+    )
 
 
 @cache
@@ -102,7 +146,9 @@ def journey_catalog() -> DynamoJourneyCatalog:
     from footprint.adapters.journey_catalog import DynamoJourneyCatalog
 
     settings = get_settings()
-    return DynamoJourneyCatalog(dynamodb(), settings.config_table, settings.config_cache_seconds)
+    return DynamoJourneyCatalog(
+        dynamodb(), settings.config_table, settings.config_cache_seconds, resource=dynamodb_resource()
+    )
 
 
 @cache
@@ -114,7 +160,7 @@ def journey_admin() -> JourneyAdmin:
 
     settings = get_settings()
     return JourneyAdmin(
-        DynamoJourneyCatalog(dynamodb(), settings.config_table, cache_seconds=0),
+        DynamoJourneyCatalog(dynamodb(), settings.config_table, cache_seconds=0, resource=dynamodb_resource()),
         steps=DynamoStepReader(dynamodb(), settings.steps_table),
         unconfigured_channels=settings.unconfigured_channels(),
     )
@@ -236,8 +282,11 @@ def poison_queue() -> PoisonQueue | None:
 
 
 def reset() -> None:
+    from footprint.settings import get_settings as cached_settings
+
     for factory in (
         dynamodb,
+        dynamodb_resource,
         sqs,
         scheduler,
         ingest_service,
@@ -251,6 +300,6 @@ def reset() -> None:
         transactional_send,
         evaluate_service,
         poison_queue,
-        get_settings,
+        cached_settings,
     ):
         factory.cache_clear()

@@ -71,28 +71,79 @@ How the rules work
 - Versions: an enrollment is pinned to the version it entered on and finishes on it.
 """
 
-from footprint.engine.core import JourneyMismatchError, evaluate, relevant_events, unless_since
-from footprint.engine.effects import (
-    CancelWakeUp,
-    Decision,
-    Effect,
-    RecordOutcomeEvent,
-    RecordStep,
-    ScheduleWakeUp,
-    SendMessage,
-    StepOutcome,
-    UpdateProfile,
-)
-from footprint.engine.inputs import EngineInput, EventInput, ProfileView, WakeUp
-from footprint.engine.simulate import SimulatedEvent, SimulationLimitError, Simulator, TimelineEntry, simulate
-from footprint.engine.state import (
-    Enrollment,
-    EnrollmentStatus,
-    PendingWakeUp,
-    SendRecord,
-    TriggerSnapshot,
-    carry_history,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from footprint.engine.core import JourneyMismatchError, evaluate, relevant_events, unless_since
+    from footprint.engine.effects import (
+        CancelWakeUp,
+        Decision,
+        Effect,
+        RecordOutcomeEvent,
+        ScheduleWakeUp,
+        SendMessage,
+        UpdateProfile,
+    )
+    from footprint.engine.inputs import EngineInput, EventInput, ProfileView, WakeUp
+    from footprint.engine.simulator import SimulatedEvent, SimulationLimitError, Simulator, TimelineEntry, simulate
+    from footprint.engine.state import (
+        Enrollment,
+        EnrollmentStatus,
+        PendingWakeUp,
+        SendRecord,
+        TriggerSnapshot,
+        carry_history,
+    )
+    from footprint.engine.steps import RecordStep, StepOutcome
+
+# Each name is imported from its module on first use (PEP 562), so a function that needs one part (send
+# records a step, evaluate's service computes quiet hours) does not load the rest: the simulator, the
+# journey models behind the engine's core.
+_MODULES = {
+    "CancelWakeUp": "footprint.engine.effects",
+    "Decision": "footprint.engine.effects",
+    "Effect": "footprint.engine.effects",
+    "EngineInput": "footprint.engine.inputs",
+    "Enrollment": "footprint.engine.state",
+    "EnrollmentStatus": "footprint.engine.state",
+    "EventInput": "footprint.engine.inputs",
+    "JourneyMismatchError": "footprint.engine.core",
+    "PendingWakeUp": "footprint.engine.state",
+    "ProfileView": "footprint.engine.inputs",
+    "RecordOutcomeEvent": "footprint.engine.effects",
+    "RecordStep": "footprint.engine.steps",
+    "ScheduleWakeUp": "footprint.engine.effects",
+    "SendMessage": "footprint.engine.effects",
+    "SendRecord": "footprint.engine.state",
+    "SimulatedEvent": "footprint.engine.simulator",
+    "SimulationLimitError": "footprint.engine.simulator",
+    "Simulator": "footprint.engine.simulator",
+    "StepOutcome": "footprint.engine.steps",
+    "TimelineEntry": "footprint.engine.simulator",
+    "TriggerSnapshot": "footprint.engine.state",
+    "UpdateProfile": "footprint.engine.effects",
+    "WakeUp": "footprint.engine.inputs",
+    "carry_history": "footprint.engine.state",
+    "evaluate": "footprint.engine.core",
+    "relevant_events": "footprint.engine.core",
+    "simulate": "footprint.engine.simulator",
+    "unless_since": "footprint.engine.core",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _MODULES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = importlib.import_module(_MODULES[name])
+    # Bind every name of that module at once: later lookups are plain attribute reads.
+    globals().update({other: getattr(module, other) for other, source in _MODULES.items() if source == module.__name__})
+    return globals()[name]
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __all__ = [
     "CancelWakeUp",

@@ -15,10 +15,8 @@ from footprint.engine.effects import (
     Decision,
     Effect,
     RecordOutcomeEvent,
-    RecordStep,
     ScheduleWakeUp,
     SendMessage,
-    StepOutcome,
     UpdateProfile,
 )
 from footprint.engine.ids import enrollment_id, idempotency_key, split_point, step_key, wake_up_id
@@ -40,6 +38,7 @@ from footprint.engine.state import (
     SendRecord,
     TriggerSnapshot,
 )
+from footprint.engine.steps import RecordStep, StepOutcome
 from footprint.engine.timing import in_quiet_hours, next_local_time, quiet_hours_end, visitor_zone
 from footprint.models.journey import (
     ConditionNode,
@@ -56,9 +55,9 @@ from footprint.models.journey import (
     UpdateNode,
     WaitForNode,
     WaitNode,
-    format_duration,
 )
 from footprint.models.messages import OUTCOME_EVENTS, MessageChannel
+from footprint.models.timing import format_duration
 
 
 class JourneyMismatchError(ValueError):

@@ -9,27 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from footprint.engine.inputs import ProfileView, UtcDatetime, WakeUp
 from footprint.engine.state import Enrollment
+from footprint.engine.steps import RecordStep
 from footprint.models.channels import MessageCategory
 from footprint.models.journey import Channel, MessageContent, QuietHours
-
-StepOutcome = Literal[
-    "pending",  # a trigger with `unless` matched; entry waits out the window
-    "not_entered",  # the pending entry was cancelled (the `unless` event, an exit or the goal happened)
-    "entered",
-    "waiting",  # arrived at a wait or wait_for node
-    "happened",  # the awaited event arrived (wait_for)
-    "timed_out",  # it did not (wait_for)
-    "branched",  # condition or split; `detail` names the branch
-    "holdout",  # put in the split's control group
-    "sent",
-    "held",  # a send inside quiet hours, held until they end
-    "skipped",  # a send not made; `detail` says why (quiet_hours, frequency_cap, unreachable)
-    "failed",  # recorded by send: the message could not be delivered; `detail` says why (a template error...)
-    "updated",  # profile changed
-    "completed",  # reached an exit node, or a holdout's goal window ended
-    "exited",  # exit criteria
-    "converted",  # goal reached
-]
 
 
 class _Effect(BaseModel):
@@ -108,25 +90,6 @@ class RecordOutcomeEvent(_Effect):
     event_id: str
     at: UtcDatetime
     properties: dict[str, Any] = Field(default_factory=dict)
-
-
-class RecordStep(_Effect):
-    """One line of the journey's history (funnel, drop-off, channel attribution). ``key`` is unique
-    per step, so a re-run step is recorded once."""
-
-    type: Literal["record_step"] = "record_step"
-    key: str
-    at: UtcDatetime
-    profile_id: str
-    journey_id: str
-    journey_version: int
-    enrollment_id: str
-    node_id: str
-    stage: str | None = None
-    outcome: StepOutcome
-    detail: str | None = None
-    channel: Channel | None = None
-    idempotency_key: str | None = None
 
 
 Effect = Annotated[

@@ -3,7 +3,7 @@ the visitor's profile. The service builds these from stored items; the engine ne
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -13,14 +13,7 @@ from footprint.models.events import TrackedEvent, check_event_time
 from footprint.models.journey import Channel, EventName
 from footprint.models.profile import Channel as ProfileChannel
 from footprint.models.profile import Profile
-
-
-def as_utc(moment: datetime) -> datetime:
-    """Aware UTC; a naive datetime is taken to be UTC already."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
+from footprint.models.timing import UtcDatetime, as_utc
 
 
 def _event_time(moment: datetime) -> datetime:

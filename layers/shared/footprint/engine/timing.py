@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from footprint.models.journey import QuietHours
+from footprint.models.timing import QuietHours
 
 
 def visitor_zone(timezone: str | None, default: str) -> ZoneInfo:

@@ -23,7 +23,7 @@ Trust = Literal["browser", "signed", "server"]
 # Journeys name events in their canonical form (canonical_event_name), at most this long.
 MAX_EVENT_NAME_LENGTH = 128
 # Event times the engine can do arithmetic on: a journey adds its waits (at most
-# footprint.models.journey.MAX_DURATION) to them, which must stay far from datetime's year 9999.
+# footprint.models.timing.MAX_DURATION) to them, which must stay far from datetime's year 9999.
 EARLIEST_EVENT_TIME = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST_EVENT_TIME = datetime(2100, 1, 1, tzinfo=UTC)
 # How far after its receipt an event may be stamped, once corrected for clock skew: a client whose

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from footprint.models.channels import MessageCategory, MessageChannel
-from footprint.models.journey import QuietHours
+from footprint.models.timing import QuietHours
 
 __all__ = [
     "OUTCOME_EVENTS",

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel, ConfigDict, Field
 
 from footprint.models.channels import MessageChannel
-from footprint.models.journey import QuietHours
+from footprint.models.timing import QuietHours
 
 
 class ChannelCap(BaseModel):

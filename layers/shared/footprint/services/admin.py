@@ -9,17 +9,21 @@ version published with other content and for a journey with nothing to resume, w
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from footprint.engine import SimulationLimitError, TimelineEntry
-from footprint.models.journey import Journey, JourneyDefinitionError, SendNode, parse_duration
+from footprint.models.journey import Journey, JourneyDefinitionError, SendNode
+from footprint.models.timing import parse_duration
+from footprint.services.admin_api import (
+    InvalidJourneyError,
+    InvalidRequestError,
+    InvalidSimulationError,
+    JourneyNotFoundError,
+)
 from footprint.services.content import JourneyContentError, journey_notes, load_checked_journey
 from footprint.services.reports import FunnelReport, StepReader, journey_report
 from footprint.services.simulation import (
@@ -33,42 +37,10 @@ from footprint.services.simulation import (
     summarize,
 )
 
-MAX_BODY_BYTES = 256 * 1024
-MAX_VERSION_DIGITS = 9
 # A simulation runs inside one API request: bound its clock, its work and the size of its answer.
 MAX_SIMULATION_HORIZON = timedelta(days=400)
 MAX_SIMULATED_INPUTS = 20_000
 MAX_TIMELINE_ENTRIES = 10_000
-
-
-class AdminError(Exception):
-    """A request the admin API refuses, with a stable code and a reason meant for the caller."""
-
-    def __init__(self, code: str, reason: str, errors: Sequence[Mapping[str, str]] = ()) -> None:
-        super().__init__(f"{code}: {reason}")
-        self.code = code
-        self.reason = reason
-        self.errors = [dict(error) for error in errors]
-
-
-class InvalidRequestError(AdminError):
-    """Not the request this route takes: not UTF-8, not JSON, missing fields, a bad query parameter."""
-
-
-class RequestTooLargeError(AdminError):
-    """A body over MAX_BODY_BYTES."""
-
-
-class InvalidJourneyError(AdminError):
-    """Journey YAML that does not parse or does not validate; ``errors`` holds one line per problem."""
-
-
-class InvalidSimulationError(AdminError):
-    """A well-formed simulation request that cannot run: bad events, a horizon too far, too much work."""
-
-
-class JourneyNotFoundError(AdminError):
-    """No published journey (or version) of that id."""
 
 
 class JourneyCatalog(Protocol):
@@ -243,45 +215,6 @@ class JourneyAdmin:
 
 
 # ---------------------------------------------------------------------------------------------- parsing
-
-
-def request_text(body: str | None, is_base64_encoded: bool) -> str:
-    """The body API Gateway passed, as text: base64-decoded if it had to be, at most MAX_BODY_BYTES, UTF-8."""
-    try:
-        data = base64.b64decode(body or "", validate=True) if is_base64_encoded else (body or "").encode()
-    except (binascii.Error, UnicodeEncodeError) as error:
-        raise InvalidRequestError("invalid_body", "the body could not be decoded") from error
-    if len(data) > MAX_BODY_BYTES:
-        raise RequestTooLargeError("request_too_large", f"the body is over {MAX_BODY_BYTES // 1024} KB")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise InvalidRequestError("invalid_encoding", "the body must be UTF-8 text") from error
-
-
-def parse_json_object(text: str) -> dict[str, Any]:
-    """A JSON object body (an empty body is an empty object)."""
-    if not text.strip():
-        return {}
-    try:
-        value = json.loads(text)
-    except (ValueError, RecursionError) as error:  # RecursionError: nesting deeper than the parser goes
-        raise InvalidRequestError("invalid_json", f"the body is not JSON: {error}") from error
-    if not isinstance(value, dict):
-        raise InvalidRequestError("invalid_json", "the body must be a JSON object")
-    return value
-
-
-def parse_version(value: str | None) -> int | None:
-    """``?version=N``: a positive integer, or absent."""
-    if value is None or value == "":
-        return None
-    # ASCII digits only ("²".isdigit() is true), and few of them: int() refuses over 4,300.
-    if not (value.isascii() and value.isdigit() and len(value) <= MAX_VERSION_DIGITS) or int(value) < 1:
-        raise InvalidRequestError(
-            "invalid_version", "version must be a positive integer", [_problem("version", repr(value))]
-        )
-    return int(value)
 
 
 def refuse_unconfigured_channels(journey: Journey, unconfigured: Mapping[str, str], *, location: str = "body") -> None:

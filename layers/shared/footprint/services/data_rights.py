@@ -26,14 +26,10 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from footprint.models.profile import Profile
-from footprint.services.admin import AdminError, InvalidRequestError
+from footprint.services.admin_api import InvalidRequestError, PersonNotFoundError
 
 TOMBSTONE_DAYS = 30
 MAX_EXPORTED_EVENTS = 10_000  # an admin API answer (6 MB at most); the CLI exports everything
-
-
-class PersonNotFoundError(AdminError):
-    """No profile has this id (404)."""
 
 
 class PersonRequest(BaseModel):

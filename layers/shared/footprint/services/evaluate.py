@@ -14,13 +14,10 @@ from footprint.engine import Decision, EventInput, WakeUp
 from footprint.models.events import TrackedEvent
 from footprint.models.profile import Profile
 from footprint.services.journeys import EnrollmentConflictError, JourneyService
+from footprint.services.poison import PoisonRecordError
 from footprint.services.profiles import ProfileService, ProfileUpdate
 
 MAX_MERGE_HOPS = 3
-
-
-class PoisonRecordError(Exception):
-    """A record that can never be processed; it goes to the failure queue after bounded retries."""
 
 
 class ProfileReader(Protocol):

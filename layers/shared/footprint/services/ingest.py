@@ -4,9 +4,10 @@ The request path does the least it can: read the body, find the source by its wr
 in the warm Lambda), validate, and store every message in one batched write. Identity resolution
 and journeys run later, in evaluate, on the EventsTable stream.
 
-Every failure caused by the client is an :class:`IngestError` subclass carrying a stable ``code``,
-a human ``reason`` and, for validation failures, the list of ``errors`` (location + message); the
-handler maps each subclass to one HTTP status. Nothing a client sends may end in a 500.
+Every failure caused by the client is an :class:`IngestError` subclass (footprint.services.tracking)
+carrying a stable ``code``, a human ``reason`` and, for validation failures, the list of ``errors``
+(location + message); the handler maps each subclass to one HTTP status. Nothing a client sends may
+end in a 500.
 """
 
 from __future__ import annotations
@@ -37,6 +38,15 @@ from footprint.models.segment import (
     derive_message_id,
     serialised_size,
 )
+from footprint.services.tracking import (
+    IngestError,
+    InvalidPayloadError,
+    OriginNotAllowedError,
+    PayloadTooLargeError,
+    TrackingRequest,
+    UnauthorizedError,
+    UnsupportedEncodingError,
+)
 
 # JSON nested deeper than this is refused before anything walks it recursively.
 MAX_NESTING_DEPTH = 64
@@ -44,46 +54,6 @@ MAX_NESTING_DEPTH = 64
 MAX_WRITE_KEY_LENGTH = 256
 # A response lists at most this many validation errors (the count is in the reason).
 MAX_REPORTED_ERRORS = 20
-
-
-# ---------------------------------------------------------------- errors (one HTTP status each)
-
-
-class IngestError(Exception):
-    """A request Footprint will not store, with a stable code and a reason meant for the sender."""
-
-    # Set once the request's origin was found allowed: the error answer names it for CORS.
-    allowed_origin: str | None = None
-
-    def __init__(self, code: str, reason: str, errors: Sequence[Mapping[str, str]] = ()) -> None:
-        super().__init__(f"{code}: {reason}")
-        self.code = code
-        self.reason = reason
-        self.errors = [dict(error) for error in errors]
-
-
-class InvalidPayloadError(IngestError):
-    """The body is not a valid Segment call (bad JSON, wrong types, missing ids, ...)."""
-
-
-class UnauthorizedError(IngestError):
-    """No write key, a malformed Authorization header, or a write key no source has."""
-
-
-class OriginNotAllowedError(IngestError):
-    """A browser call from an origin the source does not allow."""
-
-
-class PayloadTooLargeError(IngestError):
-    """Over Segment's limits: 32 KB per message, 500 KB per request."""
-
-
-class UnsupportedEncodingError(IngestError):
-    """A Content-Encoding other than gzip."""
-
-
-class StoreUnavailableError(IngestError):
-    """DynamoDB did not take the request (throttled or failing); the client should retry."""
 
 
 # ---------------------------------------------------------------- ports
@@ -125,21 +95,6 @@ class NoQuotas:
 
 
 # ---------------------------------------------------------------- the use case
-
-
-@dataclass(frozen=True)
-class TrackingRequest:
-    """What ingest needs from one HTTP request (the handler copies it from API Gateway's event)."""
-
-    # The call type of a single-call route (/v1/track, ...); None for /v1/batch.
-    call: EventType | None
-    body: str | None
-    is_base64_encoded: bool = False
-    authorization: str | None = None
-    origin: str | None = None
-    content_encoding: str | None = None
-    # ``?writeKey=``: RudderStack's beacon (sendBeacon can set no header, and its body has no key).
-    write_key_parameter: str | None = None
 
 
 @dataclass(frozen=True)

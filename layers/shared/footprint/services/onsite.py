@@ -38,14 +38,13 @@ from footprint.models.journey import Journey
 from footprint.models.messages import DeliveryRecord
 from footprint.models.profile import SESSION_GAP, Profile
 from footprint.models.segment import MAX_ID_BYTES, Source
-from footprint.services.ingest import (
-    MAX_WRITE_KEY_LENGTH,
+from footprint.services.ingest import MAX_WRITE_KEY_LENGTH, IngestResult, check_origin, read_json_object
+from footprint.services.tracking import (
+    IdentityRequiredError,
     IngestError,
-    IngestResult,
     InvalidPayloadError,
+    NotFoundError,
     TrackingRequest,
-    check_origin,
-    read_json_object,
 )
 
 ONSITE_CHANNELS = frozenset({"onsite_form", "onsite_push"})
@@ -68,17 +67,6 @@ DWELL_OPERATORS = frozenset({"gte", "gt", "eq"})
 
 Action = Literal["shown", "clicked", "dismissed", "submitted"]
 Body = TypeVar("Body", bound=BaseModel)
-
-
-# ---------------------------------------------------------------- errors (the handler maps each to a status)
-
-
-class IdentityRequiredError(IngestError):
-    """A userId without a valid user_hash: 403."""
-
-
-class NotFoundError(IngestError):
-    """An unknown write key on the settings route, or a message that is not this visitor's: 404."""
 
 
 # ---------------------------------------------------------------- ports

@@ -20,9 +20,12 @@ from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from pydantic import ValidationError
 
-from footprint.services.evaluate import PoisonRecordError
-
 logger = logging.getLogger(__name__)
+
+
+class PoisonRecordError(Exception):
+    """A record that can never be processed (footprint.services.evaluate raises it)."""
+
 
 # What makes a record poison; anything else is retried.
 POISON_ERRORS: tuple[type[Exception], ...] = (PoisonRecordError, ValidationError)

@@ -199,3 +199,24 @@ def _may_merge(event: TrackedEvent, winner: Profile, loser: Profile) -> bool:
     profile merges into the contact a vouched-for call names."""
     both_known = winner.user_id and loser.user_id and winner.user_id != loser.user_id
     return not both_known or (event.trust == "server" and event.type == "alias")
+
+
+# ---------------------------------------------------------------- reading a profile (send, email links, the send API)
+
+# A message for an anonymous profile that has since merged into a known contact goes to the contact.
+MAX_MERGE_REDIRECTS = 3
+
+
+class ProfileLookup(Protocol):
+    def get_profile(self, profile_id: str) -> Profile | None: ...
+
+
+def live_profile(profiles: ProfileLookup, profile_id: str) -> Profile | None:
+    """The profile, or the known contact it was merged into (following at most MAX_MERGE_REDIRECTS)."""
+    profile = profiles.get_profile(profile_id)
+    for _ in range(MAX_MERGE_REDIRECTS):
+        if profile is None or not profile.merged_into:
+            break
+        profile = profiles.get_profile(profile.merged_into)
+    # A deleted person is no one to send to (their tombstone only stops late events re-creating them).
+    return None if profile is None or profile.deleted_at else profile

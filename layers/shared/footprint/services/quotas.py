@@ -36,20 +36,12 @@ from typing import Protocol
 from footprint import clock
 from footprint.models.limits import SourceLimits
 from footprint.models.segment import Source
-from footprint.services.ingest import IngestError, InvalidPayloadError, StoreUnavailableError
+from footprint.services.tracking import InvalidPayloadError, StoreUnavailableError, TooManyRequestsError
 
 # A container syncs the daily counter every limit // SYNCS_PER_DAY events it accepts.
 SYNCS_PER_DAY = 1000
 # Token counts are floats: a refill of exactly the missing tokens must not miss by a rounding error.
 _EPSILON = 1e-9
-
-
-class TooManyRequestsError(IngestError):
-    """429: the source is over a limit for now; ``retry_after_seconds`` says when to try again."""
-
-    def __init__(self, code: str, reason: str, retry_after_seconds: int) -> None:
-        super().__init__(code, reason)
-        self.retry_after_seconds = max(1, retry_after_seconds)
 
 
 class RateLimitedError(TooManyRequestsError):

@@ -58,12 +58,12 @@ from footprint.models.consent import ConsentPolicy
 from footprint.models.messages import OUTCOME_EVENTS, DeliveryRecord, DeliveryStatus, MessageChannel, OutgoingMessage
 from footprint.models.pressure import CapWindow, MessagingPolicy, cap_windows
 from footprint.models.profile import Channel, Profile
-from footprint.services.timeline import ProfileLookup, live_profile
+from footprint.services.profiles import ProfileLookup, live_profile
+from footprint.services.retries import RetryableDeliveryError
 from footprint.templating import ContentRenderer, TemplateError, template_variables
 
 logger = logging.getLogger(__name__)
 
-# A message for an anonymous profile that has since merged into a known contact goes to the contact.
 # Rendered content is kept in the outbox row (the onsite inbox reads it there) and in the idempotency
 # record; both are DynamoDB items (at most 400 KB), so oversized content is recorded by its size only.
 MAX_RENDERED_BYTES = 64 * 1024
@@ -104,28 +104,6 @@ STEP_OUTCOMES: dict[str, StepOutcome] = {"failed": "failed", "skipped": "skipped
 OUTCOME_UNKNOWN = (
     "outcome unknown: an earlier attempt stopped while calling the provider; not resent to avoid a duplicate"
 )
-
-
-class RetryableDeliveryError(Exception):
-    """The channel may accept the message later (network error, 5xx, throttling): SQS retries it,
-    not before ``retry_after_seconds`` when the provider said so (HTTP ``Retry-After``)."""
-
-    def __init__(self, detail: str, retry_after_seconds: int | None = None) -> None:
-        super().__init__(detail)
-        self.retry_after_seconds = retry_after_seconds
-
-
-# Retries back off exponentially from the first (SendQueue's maxReceiveCount of 5 spreads them over
-# about 7.5 minutes); a provider's Retry-After wins when it asks for longer, up to SQS's 12 hours.
-FIRST_RETRY_SECONDS = 30
-MAX_BACKOFF_SECONDS = 900
-MAX_RETRY_AFTER_SECONDS = 12 * 3600
-
-
-def retry_delay_seconds(receive_count: int, retry_after_seconds: int | None = None) -> int:
-    """How long a message that may pass later stays hidden before its next attempt."""
-    backoff = min(MAX_BACKOFF_SECONDS, FIRST_RETRY_SECONDS * 2 ** max(0, receive_count - 1))
-    return min(MAX_RETRY_AFTER_SECONDS, max(backoff, retry_after_seconds or 0))
 
 
 @dataclass(frozen=True)
@@ -295,7 +273,8 @@ class SendService:
         self.profiles = profiles
         self.pruner = pruner
         self.outbox = outbox
-        self.channels = dict(channels)
+        # Kept as given: footprint.adapters.send_wiring's mapping builds each sender at its first message.
+        self.channels = channels
         self.clock = clock
         self.renderer = renderer or ContentRenderer()
         self.metrics = metrics or NoMetrics()

@@ -21,7 +21,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from footprint.engine import EventInput, ProfileView, SimulatedEvent, Simulator, TimelineEntry
-from footprint.models.journey import Journey, parse_duration
+from footprint.models.journey import Journey
+from footprint.models.timing import parse_duration
 from footprint.services.content import preview_message
 
 DEFAULT_START = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)

@@ -28,32 +28,20 @@ from typing import Any, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from footprint.models.journey import parse_duration
 from footprint.models.limits import SourceLimits
 from footprint.models.segment import Source
-from footprint.services.admin import AdminError
+from footprint.services.admin_api import (
+    DEFAULT_ROTATION_GRACE,
+    InvalidSourceError,
+    KeyRevokedError,
+    SourceError,
+    UnknownKeyError,
+)
 
 SOURCE_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
-DEFAULT_ROTATION_GRACE = timedelta(hours=24)
 MAX_ROTATION_GRACE = timedelta(days=30)
 KEY_ID_LENGTH = 12
 _Model = TypeVar("_Model", bound=BaseModel)
-
-
-class SourceError(AdminError):
-    """A request on sources that is refused (the admin API's error shape)."""
-
-
-class InvalidSourceError(SourceError):
-    """A body that is not a valid source or origin list (422)."""
-
-
-class UnknownKeyError(SourceError):
-    """No write key has this key_id (404)."""
-
-
-class KeyRevokedError(SourceError):
-    """The key is revoked: it cannot be rotated or changed any more (409)."""
 
 
 class SourceKeyStore(Protocol):
@@ -246,16 +234,6 @@ class SourceAdmin:
                 continue
             return write_key
         raise SourceError("key_collision", "could not make a new write key; retry")
-
-
-def parse_grace(value: str | None) -> timedelta:
-    """``?grace=``: how long a rotated-out key keeps working (``24h``, ``PT1H``, ``0``); default 24 h."""
-    if value is None or value == "":
-        return DEFAULT_ROTATION_GRACE
-    try:
-        return parse_duration(value)
-    except ValueError as error:
-        raise InvalidSourceError("invalid_grace", f"grace: {error}") from error
 
 
 def _status(source: Source, now: datetime) -> KeyStatus:

@@ -15,30 +15,13 @@ from typing import Any, Protocol
 
 from footprint.models.events import TrackedEvent, check_event_timestamp
 from footprint.models.profile import Profile
+from footprint.services.profiles import ProfileLookup, live_profile
 
 logger = logging.getLogger(__name__)
-
-# A merged profile points at its contact; a chain longer than this is a bug, not a person.
-MAX_MERGE_REDIRECTS = 3
-
-
-class ProfileLookup(Protocol):
-    def get_profile(self, profile_id: str) -> Profile | None: ...
 
 
 class EventStore(Protocol):
     def put_events(self, events: Sequence[TrackedEvent]) -> None: ...
-
-
-def live_profile(profiles: ProfileLookup, profile_id: str) -> Profile | None:
-    """The profile, or the known contact it was merged into (following at most MAX_MERGE_REDIRECTS)."""
-    profile = profiles.get_profile(profile_id)
-    for _ in range(MAX_MERGE_REDIRECTS):
-        if profile is None or not profile.merged_into:
-            break
-        profile = profiles.get_profile(profile.merged_into)
-    # A deleted person is no one to send to (their tombstone only stops late events re-creating them).
-    return None if profile is None or profile.deleted_at else profile
 
 
 class ProfileEvents:

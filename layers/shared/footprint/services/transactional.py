@@ -28,23 +28,16 @@ from footprint.models.consent import ConsentPolicy
 from footprint.models.journey import SendNode
 from footprint.models.messages import DeliveryRecord, OutgoingMessage
 from footprint.models.profile import Profile
-from footprint.services.admin import AdminError, InvalidRequestError
+from footprint.services.admin_api import InvalidMessageError, InvalidRequestError, UnknownPersonError
 from footprint.services.data_rights import PersonRequest
-from footprint.services.send import PROFILE_CHANNEL, SUPPRESSED_REASON, UNREACHABLE_REASON, live_profile
+from footprint.services.profiles import live_profile
+from footprint.services.send import PROFILE_CHANNEL, SUPPRESSED_REASON, UNREACHABLE_REASON
 from footprint.templating import content_problems
 
 API_JOURNEY = "api"  # the pseudo-journey API messages are recorded under (steps, outbox, outcome events)
 ONSITE = frozenset({"onsite_form", "onsite_push"})
 
 Outcome = Literal["accepted", "suppressed", "unreachable"]
-
-
-class UnknownPersonError(AdminError):
-    """No profile has this id (404)."""
-
-
-class InvalidMessageError(AdminError):
-    """Content that does not validate or render (422)."""
 
 
 class SendRequest(PersonRequest):

@@ -38,7 +38,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from footprint.email_links import HREF, MAX_LINK_URL, TAG_MESSAGE, TAG_PROFILE, LinkClaims, LinkSigner, encode_tag
 from footprint.models.messages import OutgoingMessage
 from footprint.models.profile import Profile
-from footprint.services.send import DeliveryResult, RetryableDeliveryError
+from footprint.services.retries import RetryableDeliveryError
+from footprint.services.send import DeliveryResult
 
 if TYPE_CHECKING:
     from mypy_boto3_sesv2 import SESV2Client

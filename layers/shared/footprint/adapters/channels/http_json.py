@@ -22,7 +22,8 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from footprint.services.send import DeliveryResult, RetryableDeliveryError
+from footprint.services.retries import RetryableDeliveryError
+from footprint.services.send import DeliveryResult
 
 ALLOWED_SCHEMES = frozenset({"http", "https"})
 DEFAULT_TIMEOUT_SECONDS = 10.0

@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.parameters import (
 )
 from botocore.exceptions import ClientError
 
-from footprint.services.send import RetryableDeliveryError
+from footprint.services.retries import RetryableDeliveryError
 
 # A rotated secret reaches warm containers within this many seconds.
 DEFAULT_MAX_AGE_SECONDS = 300

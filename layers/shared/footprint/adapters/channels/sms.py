@@ -34,7 +34,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from footprint.adapters.channels.http_json import DEFAULT_TIMEOUT_SECONDS, deliver_json
 from footprint.models.messages import OutgoingMessage
 from footprint.models.profile import Profile
-from footprint.services.send import DeliveryResult, RetryableDeliveryError
+from footprint.services.retries import RetryableDeliveryError
+from footprint.services.send import DeliveryResult
 from footprint.sms import to_e164
 
 if TYPE_CHECKING:

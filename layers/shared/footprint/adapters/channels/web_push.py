@@ -40,7 +40,8 @@ from pywebpush import WebPushException, webpush
 from footprint.adapters.channels.public_urls import Resolver, UnsafeUrlError, check_public_url, resolve_host
 from footprint.models.messages import OutgoingMessage
 from footprint.models.profile import Profile, WebPushSubscription
-from footprint.services.send import DeliveryResult, RetryableDeliveryError
+from footprint.services.retries import RetryableDeliveryError
+from footprint.services.send import DeliveryResult
 
 DEFAULT_TTL_SECONDS = 24 * 60 * 60
 DEFAULT_TIMEOUT_SECONDS = 10.0

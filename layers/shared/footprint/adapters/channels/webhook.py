@@ -49,7 +49,8 @@ from footprint.clock import Clock
 from footprint.models.journey import RESERVED_WEBHOOK_HEADERS
 from footprint.models.messages import OutgoingMessage
 from footprint.models.profile import Profile
-from footprint.services.send import DeliveryResult, RetryableDeliveryError
+from footprint.services.retries import RetryableDeliveryError
+from footprint.services.send import DeliveryResult
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the prefix of a secret, not one
 # Where a journey's own webhook secrets live in Secrets Manager (SendFunction may read only these).

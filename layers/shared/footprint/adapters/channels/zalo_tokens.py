@@ -34,7 +34,7 @@ from botocore.exceptions import ClientError
 
 from footprint.adapters.channels.http_json import DEFAULT_TIMEOUT_SECONDS, post_form
 from footprint.clock import Clock
-from footprint.services.send import RetryableDeliveryError
+from footprint.services.retries import RetryableDeliveryError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

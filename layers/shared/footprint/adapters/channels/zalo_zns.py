@@ -43,7 +43,8 @@ from footprint.adapters.channels.sms import RelaySender, relay_headers
 from footprint.adapters.channels.zalo_tokens import ZaloAccessTokens
 from footprint.models.messages import OutgoingMessage
 from footprint.models.profile import Profile, suppression_key
-from footprint.services.send import DeliveryResult, RetryableDeliveryError
+from footprint.services.retries import RetryableDeliveryError
+from footprint.services.send import DeliveryResult
 
 ZALO_ZNS_URL = "https://business.openapi.zalo.me/message/template"
 # Zalo keeps at most 48 characters of tracking_id.

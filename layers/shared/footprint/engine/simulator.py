@@ -16,18 +16,11 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict
 
 from footprint.engine.core import evaluate
-from footprint.engine.effects import (
-    Decision,
-    RecordOutcomeEvent,
-    RecordStep,
-    ScheduleWakeUp,
-    SendMessage,
-    StepOutcome,
-    UpdateProfile,
-)
+from footprint.engine.effects import Decision, RecordOutcomeEvent, ScheduleWakeUp, SendMessage, UpdateProfile
 from footprint.engine.inputs import EventInput, ProfileView, UtcDatetime, WakeUp
 from footprint.engine.occurrences import belongs_to, occurrence_of, slot
 from footprint.engine.state import Enrollment
+from footprint.engine.steps import RecordStep, StepOutcome
 from footprint.models.journey import Channel, Journey
 
 # At the same instant, events go before wake-ups: an event stamped at the very end of a wait_for

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -388,3 +389,29 @@ def test_send_posts_to_an_endpoint_whose_host_resolves_to_public_addresses(sende
 
     assert result.status == "sent"
     assert transport.urls == ["https://fcm.googleapis.com/fcm/send/x"]
+
+
+def test_the_push_goes_to_the_address_that_was_checked_not_to_a_second_lookup(
+    sender: WebPushSender, push_service: PushService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = push_service.server.server_address[1]
+    endpoint = f"http://localhost:{port}/p/pinned"
+    checked = WebPushSender(sender.keys, timeout=5, allow_loopback=True, resolve=lambda host, port: ["127.0.0.1"])
+    real_getaddrinfo = socket.getaddrinfo
+
+    def rebound(host: Any, *args: Any, **kwargs: Any) -> Any:
+        # After the check, the name no longer resolves (or would point elsewhere): only an address works.
+        if host == "localhost":
+            raise socket.gaierror("the name moved")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebound)
+    browser = Browser()
+
+    result = checked.send(message(title="Xin chào"), profile_with(browser.subscription(endpoint)), RENDERED)
+
+    assert result.status == "sent"
+    [received] = push_service.received
+    assert received.path == "/p/pinned"
+    assert received.headers["host"] == f"localhost:{port}"  # the name the subscription gave
+    assert browser.decrypt(received.body)["title"]

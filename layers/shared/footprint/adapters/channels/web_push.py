@@ -32,12 +32,16 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from py_vapid import Vapid, Vapid01
 from pywebpush import WebPushException, webpush
+from requests.adapters import HTTPAdapter
+from requests.models import PreparedRequest, Response
+from requests.sessions import Session
 
-from footprint.adapters.channels.public_urls import Resolver, UnsafeUrlError, check_public_url, resolve_host
+from footprint.adapters.channels.public_urls import IpAddress, Resolver, UnsafeUrlError, check_public_url, resolve_host
 from footprint.models.messages import OutgoingMessage
 from footprint.models.profile import Profile, WebPushSubscription
 from footprint.services.retries import RetryableDeliveryError
@@ -118,7 +122,9 @@ class WebPushSender:
         self.keys = keys
         self.timeout = timeout
         self.default_ttl = default_ttl
-        self.session = session or requests.Session()
+        # None: each push gets a session pinned to the address just checked (pinned_session); a test may
+        # hand in a session with a recording transport instead.
+        self.session = session
         self.allow_loopback = allow_loopback
         self.resolve = resolve
 
@@ -150,10 +156,12 @@ class WebPushSender:
     ) -> None:
         try:
             # At send time, not only when subscribed: a name may point elsewhere by now (DNS rebinding).
-            check_public_url(subscription.endpoint, allow_loopback=self.allow_loopback, resolve=self.resolve)
+            checked = check_public_url(subscription.endpoint, allow_loopback=self.allow_loopback, resolve=self.resolve)
         except UnsafeUrlError as error:
             attempts.refuse(f"endpoint refused: {error}")
             return
+        # ...and the POST goes to the address that was checked, not to what a second lookup returns.
+        session = self.session or pinned_session(subscription.endpoint, checked[0])
         try:
             webpush(
                 subscription_info={"endpoint": subscription.endpoint, "keys": dict(subscription.keys)},
@@ -164,7 +172,7 @@ class WebPushSender:
                 timeout=self.timeout,
                 ttl=ttl,
                 headers=headers,
-                requests_session=self.session,
+                requests_session=session,
             )
         except WebPushException as error:
             status = error.status_code
@@ -181,6 +189,43 @@ class WebPushSender:
             attempts.refuse(f"invalid subscription: {type(error).__name__}")
         else:
             attempts.delivered += 1
+        finally:
+            if session is not self.session:
+                session.close()
+
+
+class PinnedAdapter(HTTPAdapter):
+    """A requests transport that connects to one address already checked by :func:`check_public_url`,
+    whatever the name resolves to by the time the connection opens (DNS rebinding), while TLS still
+    sends the host name (SNI) and checks the certificate against it, and the Host header keeps it."""
+
+    def __init__(self, address: IpAddress, host: str) -> None:
+        self.address = address
+        self.host = host
+        super().__init__(max_retries=0)
+
+    def init_poolmanager(self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any) -> None:
+        # urllib3 drops these for plain http (loopback push services in development).
+        pool_kwargs |= {"server_hostname": self.host, "assert_hostname": self.host}
+        super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
+
+    def send(self, request: PreparedRequest, *args: Any, **kwargs: Any) -> Response:
+        parts = urlsplit(request.url or "")
+        literal = f"[{self.address}]" if self.address.version == 6 else str(self.address)
+        request.headers["Host"] = parts.netloc
+        request.url = urlunsplit(parts._replace(netloc=literal + (f":{parts.port}" if parts.port else "")))
+        return super().send(request, *args, **kwargs)
+
+
+def pinned_session(url: str, address: IpAddress) -> Session:
+    """A session whose every request goes to ``address`` for ``url``'s host; it follows no redirect."""
+    host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    session = Session()
+    session.max_redirects = 0
+    adapter = PinnedAdapter(address, host)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
 
 
 def push_payload(message: OutgoingMessage, rendered: Mapping[str, Any], profile: Profile) -> dict[str, Any]:

@@ -320,6 +320,8 @@ class LocalStack:
             "Stage": "local",
             "LogLevel": self._handler_log_level,
             "VapidPublicKey": self.vapid_public_key,
+            # As a deployment sets it to its verified SES identity (moto's SES verifies it below).
+            "SenderEmail": "noreply@example.com",
             # The demo and the tests run their push services on loopback.
             "AllowLoopbackDestinations": "true",
         }

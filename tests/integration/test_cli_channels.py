@@ -43,8 +43,10 @@ def run(*argv: str) -> tuple[int, str]:
 
 
 def deploy(name: str, config_table: str, **parameters: str) -> str:
-    """A stack declaring the template's channel parameters, deployed with ``parameters`` (others at the
-    template's defaults), with the ConfigTableName output the CLI publishes to."""
+    """A stack declaring the template's channel parameters, deployed as the README's steps do (a sender
+    address) with ``parameters`` (others at the template's defaults), with the ConfigTableName output the
+    CLI publishes to."""
+    parameters = {"SenderEmail": "hello@shop.example.com", **parameters}
     declared = load_template().document["Parameters"]
     template = {
         "Parameters": {
@@ -70,13 +72,22 @@ def published(tables: Tables) -> dict[str, list[int]]:
 
 
 def test_validate_against_a_stack_refuses_a_journey_on_a_channel_it_has_not_turned_on(tables: Tables) -> None:
-    stack = deploy("footprint-prod", tables.config)  # the template's defaults: no Zalo ZNS
+    stack = deploy("footprint-prod", tables.config)  # the README's parameters: no Zalo ZNS
 
     status, output = run("validate", "--stack", stack, str(SERVICES), str(CART))
 
     assert status == 1
     assert f"✓ {SERVICES}: services-consult" in output
     assert f"✗ {ZNS_REFUSAL}\n" in output
+
+
+def test_a_stack_deployed_without_a_sender_address_refuses_email_journeys(tables: Tables) -> None:
+    stack = deploy("footprint-prod", tables.config, SenderEmail="", ZaloZnsSecretName="footprint/zalo")
+
+    status, output = run("validate", "--stack", stack, str(CART))
+
+    assert status == 1
+    assert "nodes.email_reminder.channel: email is not configured on this stack: set the SenderEmail" in output
 
 
 def test_validate_without_a_stack_checks_only_the_journey(tables: Tables) -> None:

@@ -291,7 +291,7 @@ def test_the_environment_resolves_against_the_local_resources(template: Template
     assert environment["SCHEDULE_GROUP"] == "footprint-local"
     assert environment["SCHEDULER_ROLE_ARN"] == physical["SchedulerRole"].attributes["Arn"]
     assert environment["SCHEDULER_DEAD_LETTER_ARN"] == physical["SchedulerDeadLetterQueue"].attributes["Arn"]
-    assert environment["SENDER_EMAIL"] == "noreply@example.com"  # the parameter's default
+    assert environment["SENDER_EMAIL"] == ""  # the parameter's default: email off until it is set
     assert environment["POWERTOOLS_SERVICE_NAME"] == "footprint"
 
 

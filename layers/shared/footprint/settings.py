@@ -41,7 +41,8 @@ class Settings(BaseModel):
     scheduler_dead_letter_arn: str = ""
     # EvaluatePoisonQueue: records evaluate refuses as invalid go there instead of being retried.
     evaluate_poison_queue_url: str = ""
-    sender_email: str = "noreply@example.com"
+    # Empty: email is off (journeys with an email step are refused at publish).
+    sender_email: str = ""
     vapid_secret_name: str = ""
     # {"signing_secret": "<base64, with or without whsec_>"}: signs webhooks (Standard Webhooks).
     webhook_secret_name: str = ""

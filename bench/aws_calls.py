@@ -301,10 +301,11 @@ def identify_flow(driver: Driver, who: str) -> list[Row]:
         "anonymousId": who,
         "userId": f"user-{who}",
         "messageId": f"{who}-identify",
-        "traits": {"email": f"{who}@example.com", "first_name": "Lan"},
+        # Email marketing is opt-in: the sign-up recorded her yes.
+        "traits": {"email": f"{who}@example.com", "first_name": "Lan", "consent": {"email": True}},
         "timestamp": driver.clock.now().isoformat(),
     }
-    # From the site's backend (the trusted key), as a login is: the address counts at once.
+    # From the site's backend (the trusted key), as a login is: the address and consent count at once.
     return [
         Row("track: one /v1/identify request", driver.post("/v1/identify", identify, driver.stack.server_write_key)),
         Row("(a) no journey: identify with an email", driver.evaluated(f"{who}-identify", mark)),

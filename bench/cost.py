@@ -31,6 +31,10 @@ SQS_REQUEST = 0.40 * PER_MILLION
 SCHEDULER_INVOCATION = 1.00 * PER_MILLION
 SQS_REQUESTS_PER_MESSAGE = 3  # send, receive, delete
 SQS_SENDS = {"sqs.SendMessage": 1, "sqs.SendMessageBatch": 1}
+# Amazon Pinpoint's list prices (the brief): events $1 per million after 100 M free a month, and
+# $0.0012 per endpoint a journey or campaign targets in a month. Compared above the free tier.
+PINPOINT_EVENT = 1.00 * PER_MILLION
+PINPOINT_TARGETED_ENDPOINT = 0.0012
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,32 @@ def usd(value: float) -> str:
 POLLED_SECONDS_PER_PAGE_VIEW = 60
 
 
+def pinpoint_comparison(page_view: float, visitor: float, events_per_visitor: int) -> list[str]:
+    """Footprint next to Pinpoint's list price on the same traffic: page views only, and the reference
+    scenario's mix (one visitor's events through the flow, each visitor a targeted endpoint)."""
+    pinpoint_visitor = events_per_visitor * PINPOINT_EVENT + PINPOINT_TARGETED_ENDPOINT
+    rows = [
+        [
+            "page views only, per million",
+            usd(1_000_000 * page_view),
+            usd(1_000_000 * PINPOINT_EVENT),
+            f"{page_view / PINPOINT_EVENT:.2f}",
+        ],
+        [
+            f"reference scenario, per 1,000 visitors ({events_per_visitor} events each)",
+            usd(1000 * visitor),
+            usd(1000 * pinpoint_visitor),
+            f"{visitor / pinpoint_visitor:.2f}",
+        ],
+    ]
+    return [
+        "### Side by side with Amazon Pinpoint (list prices, above its free tier; messages' own cost excluded)",
+        "",
+        markdown_table(["traffic", "Footprint", "Pinpoint", "ratio"], rows),
+        "",
+    ]
+
+
 def report(result: CallsResult) -> str:
     rows = [
         [row.scenario, usd(1000 * cost.total), usd(1000 * cost.dynamodb), usd(1000 * (cost.total - cost.dynamodb))]
@@ -127,6 +157,8 @@ def report(result: CallsResult) -> str:
         f"Lambda requests {usd(1000 * flow.lambda_requests)}, HTTP API {usd(1000 * flow.http_api)}, "
         f"SQS {usd(1000 * flow.sqs)}, Scheduler {usd(1000 * flow.scheduler)})",
     ]
+    events = sum(1 for row in steps if row.scenario.startswith("track:") and "/v1/onsite" not in row.scenario)
+    lines += ["", *pinpoint_comparison(plain.total, flow.total, events)]
     polls = [row for row in result.warm if "/v1/onsite poll" in row.scenario]
     if polls:
         poll = total_cost(polls)

@@ -210,6 +210,16 @@ def test_the_calls_and_cost_reports_show_every_scenario() -> None:
     cost_report = cost.report(result)
     assert "page view of a known visitor" in cost_report
     assert "ESTIMATE" in cost_report
+    assert "Side by side with Amazon Pinpoint" in cost_report
+
+
+def test_footprint_is_set_against_pinpoints_list_price_on_the_same_traffic() -> None:
+    # A page view at Pinpoint's own price is a ratio of 1; a visitor with 4 events at $0.50 per 1,000 visitors
+    # costs Pinpoint 4 x $1 per million + $0.0012 per targeted endpoint.
+    lines = "\n".join(cost.pinpoint_comparison(page_view=1e-6, visitor=0.0005, events_per_visitor=4)).splitlines()
+    cells = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines if line.startswith("| ")]
+    assert ["page views only, per million", "$1.0000", "$1.0000", "1.00"] in cells
+    assert ["reference scenario, per 1,000 visitors (4 events each)", "$0.5000", "$1.2040", "0.42"] in cells
 
 
 def test_import_timing_runs_in_a_fresh_interpreter() -> None:

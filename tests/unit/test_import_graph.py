@@ -13,19 +13,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bench.cold_start import SETTINGS_ENVIRONMENT
+
 ROOT = Path(__file__).resolve().parents[2]
 HANDLERS = sorted(path.name for path in (ROOT / "functions").iterdir() if path.is_dir())
-# The settings the template gives every function, as placeholders (nothing here calls AWS).
-STACK_SETTINGS = {
-    "EVENTS_TABLE": "footprint-events",
-    "PROFILES_TABLE": "footprint-profiles",
-    "CONFIG_TABLE": "footprint-config",
-    "MESSAGES_TABLE": "footprint-messages",
-    "IDEMPOTENCY_TABLE": "footprint-idempotency",
-    "STEPS_TABLE": "footprint-steps",
-    "SENDER_EMAIL": "noreply@example.com",
-    "VAPID_SECRET_NAME": "footprint/vapid",
-}
+# The settings the template gives every function, as placeholders (nothing here calls AWS): the bench's.
+STACK_SETTINGS = SETTINGS_ENVIRONMENT
 WEB_PUSH_STACK = ("pywebpush", "py_vapid", "http_ece", "aiohttp")
 
 

@@ -79,7 +79,8 @@ def test_the_report_counts_what_three_visitors_did(stack: LocalStack, clock: Man
     assert columns["done_unreachable"] == ["exit", "1", "0", "0", "0", "0", "0", "0", "1"]
     assert columns["web_push_reminder"][1] == "0"
     drop = next(line.split() for line in lines if line.startswith("await_form_response "))
-    assert drop == ["await_form_response", "pause_after_dismiss", "2", "1", "1", "50.0", "%"]
+    # from, to, visited, went on, in progress, dropped (chi converted there: her run ended), drop-off
+    assert drop == ["await_form_response", "pause_after_dismiss", "2", "1", "0", "1", "50.0", "%"]
     assert any(line.split()[:3] == ["onsite_form", "2", "1"] for line in lines)
 
     # The window is [since, until) on the step times; --json gives the same numbers.

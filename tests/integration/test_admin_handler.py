@@ -457,6 +457,7 @@ def test_report_answers_the_funnel_of_the_recorded_steps(admin: AdminApi) -> Non
         "visited": 2,
         "went_on": 2,
         "dropped": 0,
+        "in_progress": 0,
         "drop_off_rate": 0.0,
     }
     assert later.status == 200, later.body

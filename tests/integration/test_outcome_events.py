@@ -1,7 +1,8 @@
 """A send the engine skips becomes ``message_suppressed`` on the visitor's timeline, on moto with the
 real evaluate handler: the event lands in EventsTable under the visitor's own identity, comes back
 through the stream, and a journey waiting for it with ``match_message`` falls back to another channel.
-Duplicate triggers record it once. Marketing email is opt-in unless the source is set opt-out."""
+Duplicate triggers record it once. Marketing email is opt-in unless the source is set opt-out. The
+message's own outcome events (message_sent, message_opened...) become steps of its node."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 from footprint.adapters import wiring
 from footprint.adapters.events_store import tracked_event_from_stream_image
 from footprint.adapters.journey_catalog import DynamoJourneyCatalog
+from footprint.adapters.steps import step_from_item
 from footprint.models.journey import load_journey_yaml
 from tests.builders import tracked
 from tests.integration.test_evaluate_journeys import START, drain, evaluate, stack
@@ -125,3 +127,36 @@ def test_a_source_set_opt_out_reaches_an_address_until_its_owner_says_no(
     hoa_signs_up(stack, {"email": "hoa@example.com"})
     reminder_for_hoa(stack)
     assert [json.loads(m["Body"])["channel"] for m in drain(stack, "send")] == ["email"]
+
+
+def outcome_steps(stack: dict[str, Any]) -> list[tuple[str, str]]:
+    tables = stack["tables"]
+    steps = [step_from_item(item) for item in tables.client.scan(TableName=tables.steps)["Items"]]
+    return sorted((s.node_id, s.outcome) for s in steps if s.outcome in ("accepted", "opened", "clicked"))
+
+
+def test_the_messages_outcome_events_become_steps_of_its_node_once_and_only_for_its_own_visitor(
+    stack: dict[str, Any],
+) -> None:
+    hoa_signs_up(stack, {"email": "hoa@example.com", "consent": {"email": True}})
+    reminder_for_hoa(stack)
+    [email] = [json.loads(m["Body"]) for m in drain(stack, "send")]
+    about = {key: email[key] for key in ("journey_id", "node_id", "enrollment_id")}
+    about |= {"message_id": email["idempotency_key"], "channel": "email"}
+    outcomes = [
+        tracked(event=name, user_id="u-hoa", anonymous_id=None, at=START, message_id=f"{name}-1", properties=about)
+        for name in ("message_sent", "message_opened", "message_clicked")
+    ]
+    forged = tracked(
+        event="message_clicked",
+        anonymous_id="someone-else",
+        at=START,
+        trust="browser",
+        properties={**about, "message_id": "other"},
+    )
+    records = [store_event(stack["tables"], event) for event in [*outcomes, forged]]
+
+    assert evaluate({"Records": records}) == {"batchItemFailures": []}
+    assert evaluate({"Records": records[:2]}) == {"batchItemFailures": []}  # redelivered
+
+    assert outcome_steps(stack) == [("mail", "accepted"), ("mail", "clicked"), ("mail", "opened")]

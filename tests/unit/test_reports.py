@@ -177,7 +177,8 @@ def test_the_table_shows_the_same_numbers(flow: FunnelReport) -> None:
     assert waiting.split()[2:11] == ["wait_for", "3", "0", "0", "0", "0", "1", "0", "0"]
     assert "happened 1, timed_out 1, waiting 3" in waiting
     drop = next(line for line in lines if line.startswith("await_form_response "))
-    assert drop.split() == ["await_form_response", "pause_after_dismiss", "3", "1", "2", "66.7", "%"]
+    # All three runs have ended (in progress 0), so the two that did not go on are dropped.
+    assert drop.split() == ["await_form_response", "pause_after_dismiss", "3", "1", "0", "2", "66.7", "%"]
     assert any(line.split()[:3] == ["onsite_form", "3", "1"] for line in lines)
 
 
@@ -354,3 +355,44 @@ def test_a_message_send_could_not_deliver_is_failed_not_sent() -> None:
     assert [(c.channel, c.sent) for c in report.channels] == [("web_push", 1)]
     row = next(line for line in render_report(report).splitlines() if line.startswith("* web_push_reminder "))
     assert row.split()[2:6] == ["send", "2", "1", "1"]  # visited, sent, failed
+
+
+def test_a_visitor_still_waiting_is_in_progress_not_dropped() -> None:
+    steps = [
+        *(step("viewed_without_cart", "entered", e) for e in ("e1", "e2", "e3")),
+        *(step("consult_form", "sent", e, channel="onsite_form") for e in ("e1", "e2", "e3")),
+        *(step("await_form_response", "waiting", e) for e in ("e1", "e2", "e3")),
+        step("pause_after_dismiss", "waiting", "e1"),  # went on
+        step("can_web_push", "branched", "e2", detail="no"),  # timed out, took the other way...
+        step("done_unreachable", "completed", "e2"),  # ...and finished
+        # e3 is still waiting for the form's answer
+    ]
+
+    report = funnel(SERVICES.id, steps, SERVICES)
+
+    [hop] = [s for s in report.main_path if s.from_node == "await_form_response"]
+    assert (hop.visited, hop.went_on, hop.in_progress, hop.dropped) == (3, 1, 1, 1)
+    assert hop.drop_off_rate == pytest.approx(1 / 3)
+
+
+def test_what_became_of_each_message_is_counted_per_node_once_per_enrollment() -> None:
+    steps = [
+        *(step("viewed_without_cart", "entered", e) for e in ("e1", "e2", "e3")),
+        *(step("consult_form", "sent", e, channel="onsite_form") for e in ("e1", "e2", "e3")),
+        step("consult_form", "shown", "e1"),
+        step("consult_form", "shown", "e2"),
+        step("consult_form", "submitted", "e1"),
+        step("consult_form", "dismissed", "e2"),
+        step("web_push_reminder", "sent", "e1", channel="web_push"),
+        step("web_push_reminder", "accepted", "e1"),
+        step("web_push_reminder", "clicked", "e1"),
+        step("web_push_reminder", "clicked", "e1", at=START + timedelta(minutes=1)),  # twice: one visitor
+    ]
+
+    nodes = nodes_of(funnel(SERVICES.id, steps, SERVICES))
+
+    form, push = nodes["consult_form"], nodes["web_push_reminder"]
+    assert (form.sent, form.shown, form.submitted, form.dismissed, form.accepted) == (3, 2, 1, 1, 0)
+    assert (push.sent, push.accepted, push.clicked) == (1, 1, 1)
+    assert nodes["viewed_without_cart"].visited == 3
+    assert "accepted" in render_report(funnel(SERVICES.id, steps, SERVICES))

@@ -27,7 +27,32 @@ StepOutcome = Literal[
     "completed",  # reached an exit node, or a holdout's goal window ended
     "exited",  # exit criteria
     "converted",  # goal reached
+    # What became of a message, from its outcome events (footprint.services.journeys records them):
+    "accepted",  # the provider took it (message_sent)
+    "delivered",  # the provider says it reached the inbox (message_delivered)
+    "shown",  # an onsite message was on the page (message_shown)
+    "opened",  # an email was opened (message_opened)
+    "clicked",  # message_clicked
+    "dismissed",  # closed without acting (message_dismissed, form_dismissed)
+    "submitted",  # a form was sent (form_submitted)
+    "bounced",  # message_bounced
+    "complained",  # marked as spam (message_complained)
 ]
+
+# The outcome event that tells each of those, as send, the onsite routes, the service worker and SES
+# feedback name them.
+MESSAGE_OUTCOME_STEPS: dict[str, StepOutcome] = {
+    "message_sent": "accepted",
+    "message_delivered": "delivered",
+    "message_shown": "shown",
+    "message_opened": "opened",
+    "message_clicked": "clicked",
+    "message_dismissed": "dismissed",
+    "form_dismissed": "dismissed",
+    "form_submitted": "submitted",
+    "message_bounced": "bounced",
+    "message_complained": "complained",
+}
 
 
 class RecordStep(BaseModel):

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, get_args
 
 from footprint.engine import (
     CancelWakeUp,
@@ -40,6 +40,8 @@ from footprint.engine import (
     unless_since,
 )
 from footprint.engine.occurrences import belongs_to, occurrence_of, slot
+from footprint.engine.steps import MESSAGE_OUTCOME_STEPS
+from footprint.models.channels import MessageChannel
 from footprint.models.consent import ConsentPolicy
 from footprint.models.journey import MAX_LOOK_BACK, Journey
 from footprint.models.messages import OutgoingMessage
@@ -153,6 +155,8 @@ class JourneyService:
         for attempt in range(MAX_ATTEMPTS):
             stored = self.enrollments.load_for_profile(profile.profile_id)
             self._settle_leftovers(stored.values(), profile, now)
+            if attempt == 0:
+                self._record_message_outcome(event, stored.values())
             try:
                 return [
                     self._run(journey, stored.get(key), event, profile=profile, view=view, now=now)
@@ -308,6 +312,42 @@ class JourneyService:
         elif decision.effects:  # an early wake-up: scheduled again, nothing stored
             self._perform(decision.effects, profile, now)
         return decision
+
+    def _record_message_outcome(self, event: EventInput, stored: Iterable[StoredEnrollment]) -> None:
+        """An outcome event of one of this visitor's own messages (message_sent, message_clicked, ...)
+        becomes a step at its send node, once per message and outcome, so reports count what was
+        accepted, delivered, shown, opened, clicked, dismissed and submitted. An event naming another
+        visitor's enrollment, or none, records nothing."""
+        outcome = MESSAGE_OUTCOME_STEPS.get(event.name)
+        if outcome is None:
+            return
+        props = event.properties
+        enrollment = next(
+            (item.enrollment for item in stored if item.enrollment.id == props.get("enrollment_id")), None
+        )
+        node_id, message_id = props.get("node_id"), props.get("message_id")
+        if (
+            enrollment is None
+            or props.get("journey_id") != enrollment.journey_id
+            or not isinstance(node_id, str)
+            or not isinstance(message_id, str)
+        ):
+            return
+        channel = props.get("channel")
+        self.steps.record(
+            RecordStep(
+                key=f"{message_id}:{outcome}",
+                at=event.timestamp,
+                profile_id=enrollment.profile_id,
+                journey_id=enrollment.journey_id,
+                journey_version=enrollment.journey_version,
+                enrollment_id=enrollment.id,
+                node_id=node_id,
+                outcome=outcome,
+                channel=channel if channel in get_args(MessageChannel) else None,
+                idempotency_key=message_id,
+            )
+        )
 
     def _settle_leftovers(self, stored: Iterable[StoredEnrollment], profile: Profile, now: datetime) -> None:
         for item in stored:

@@ -25,6 +25,13 @@ Per node, in the order the journey declares its nodes (nodes of other versions f
   counts a message evaluate queued only if send did not then record it ``failed`` (a template that
   did not render, an address the provider refused) or ``skipped`` (no address or consent by then);
 - ``failed``: enrollments whose message at the node send could not deliver;
+- ``accepted``, ``delivered``, ``shown``, ``opened``, ``clicked``, ``dismissed``, ``submitted``,
+  ``bounced``: enrollments whose message at the node got that far, from the message's outcome events
+  (evaluate records each as a step once: ``message_sent`` is ``accepted``, the provider took it;
+  ``message_delivered``, ``message_shown``, ``message_opened``, ``message_clicked``,
+  ``message_dismissed`` or ``form_dismissed``, ``form_submitted``, ``message_bounced``). Steps, not
+  counters: the report aggregates what StepsTable already holds, so a late or repeated event changes
+  nothing twice and a date range is a key condition;
 - ``converted``, ``exited``, ``completed``: enrollments that ended with that outcome while at the node;
 - ``outcomes``: every outcome recorded at the node, ``branches``: the way out a condition (yes, no)
   or a split (the branch's name) gave;
@@ -32,9 +39,11 @@ Per node, in the order the journey declares its nodes (nodes of other versions f
 
 The **main path** starts at the trigger and follows each node's first way out: ``next``; ``happened``
 of a wait_for; ``yes`` of a condition; the first branch of a split; it ends at an exit node (or where
-it would loop). For two consecutive nodes A → B of it, ``went_on`` = enrollments that visited both,
-``dropped`` = visitors of A that never visited B (they left the journey, are still on their way, or
-took another way out of a node in between), ``drop_off_rate`` = dropped / visitors of A.
+it would loop). For two consecutive nodes A → B of it, ``went_on`` = enrollments that visited both;
+of the visitors of A that did not visit B, ``dropped`` = those whose run has ended (they left the
+journey, took another way and finished, or their wait expired into another branch that ended) and
+``in_progress`` = those still on their way (waiting at A, or between); ``drop_off_rate`` = dropped /
+visitors of A, so a visitor still waiting never counts as lost.
 
 Per channel: ``sent`` = enrollments sent at least one message on it (failed and skipped ones left out),
 ``converted`` = those of them
@@ -65,6 +74,7 @@ _NOT_A_VISIT = frozenset({"pending", "not_entered"})
 _ENDINGS = ("converted", "exited", "completed")
 # Outcomes send records for a message evaluate queued (a "sent" step) but that was not delivered.
 _UNDELIVERED = frozenset({"failed", "skipped"})
+DELIVERY_OUTCOMES = ("accepted", "delivered", "shown", "opened", "clicked", "dismissed", "submitted", "bounced")
 
 
 class NodeFunnel(BaseModel):
@@ -79,6 +89,15 @@ class NodeFunnel(BaseModel):
     failed: int = 0
     skipped: int = 0
     held: int = 0
+    # What became of the node's messages, from their outcome events (footprint.engine.steps).
+    accepted: int = 0
+    delivered: int = 0
+    shown: int = 0
+    opened: int = 0
+    clicked: int = 0
+    dismissed: int = 0
+    submitted: int = 0
+    bounced: int = 0
     converted: int = 0
     exited: int = 0
     completed: int = 0
@@ -96,8 +115,9 @@ class PathStep(BaseModel):
     to_node: str
     visited: int  # visitors of from_node
     went_on: int  # of them, visitors of to_node too
-    dropped: int
-    drop_off_rate: float | None = None
+    dropped: int  # of the others, those whose run has ended (left, or their wait expired)
+    in_progress: int = 0  # of the others, those still on their way (waiting at from_node or between)
+    drop_off_rate: float | None = None  # dropped / visited
 
 
 class ChannelFunnel(BaseModel):
@@ -198,7 +218,7 @@ def funnel(
         completed=len(by_outcome["completed"]),
         conversion_rate=_rate(len(converted), len(entered)),
         nodes=node_rows,
-        main_path=[_path_step(a, b, nodes) for a, b in pairwise(main_path)],
+        main_path=[_path_step(a, b, nodes, ended) for a, b in pairwise(main_path)],
         channels=[
             ChannelFunnel(channel=channel, sent=len(ids), converted=len(ids & converted))
             for channel, ids in sorted(by_channel.items(), key=lambda item: (-len(item[1]), item[0]))
@@ -257,6 +277,7 @@ def _node_row(
         failed=outcomes.get("failed", 0),
         skipped=outcomes.get("skipped", 0),
         held=outcomes.get("held", 0),
+        **{outcome: outcomes.get(outcome, 0) for outcome in DELIVERY_OUTCOMES},
         converted=outcomes.get("converted", 0),
         exited=outcomes.get("exited", 0),
         completed=outcomes.get("completed", 0),
@@ -266,17 +287,19 @@ def _node_row(
     )
 
 
-def _path_step(from_node: str, to_node: str, nodes: dict[str, _NodeSteps]) -> PathStep:
+def _path_step(from_node: str, to_node: str, nodes: dict[str, _NodeSteps], ended: set[str]) -> PathStep:
     here = nodes[from_node].visitors() if from_node in nodes else set()
     there = nodes[to_node].visitors() if to_node in nodes else set()
-    went_on = len(here & there)
+    not_yet = here - there
+    dropped = len(not_yet & ended)
     return PathStep(
         from_node=from_node,
         to_node=to_node,
         visited=len(here),
-        went_on=went_on,
-        dropped=len(here) - went_on,
-        drop_off_rate=_rate(len(here) - went_on, len(here)),
+        went_on=len(here & there),
+        dropped=dropped,
+        in_progress=len(not_yet - ended),
+        drop_off_rate=_rate(dropped, len(here)),
     )
 
 
@@ -374,19 +397,36 @@ def render_report(report: FunnelReport) -> str:
     ]
     lines += _table(header, rows, numeric=range(2, 11))
     if report.main_path:
-        lines += ["", "main path (*), drop-off = visited a node but not the next one:"]
+        lines += ["", "main path (*), dropped = visited a node, not the next one, and the run has ended:"]
         lines += _table(
-            ["from", "to", "visited", "went on", "dropped", "drop-off"],
+            ["from", "to", "visited", "went on", "in progress", "dropped", "drop-off"],
             [
                 [
                     step.from_node,
                     step.to_node,
-                    *(str(count) for count in (step.visited, step.went_on, step.dropped)),
+                    *(str(count) for count in (step.visited, step.went_on, step.in_progress, step.dropped)),
                     _percent(step.drop_off_rate),
                 ]
                 for step in report.main_path
             ],
-            numeric=range(2, 6),
+            numeric=range(2, 7),
+        )
+    delivered = [node for node in report.nodes if node.sent or any(getattr(node, o) for o in DELIVERY_OUTCOMES)]
+    if delivered:
+        lines += ["", "messages, from their outcome events (accepted = the provider took it):"]
+        lines += _table(
+            ["node", "sent", *DELIVERY_OUTCOMES, "failed", "skipped"],
+            [
+                [
+                    node.node_id,
+                    str(node.sent),
+                    *(str(getattr(node, outcome)) for outcome in DELIVERY_OUTCOMES),
+                    str(node.failed),
+                    str(node.skipped),
+                ]
+                for node in delivered
+            ],
+            numeric=range(1, len(DELIVERY_OUTCOMES) + 4),
         )
     if report.channels:
         lines += ["", "channels, enrollments sent a message on it and of those converted:"]
@@ -441,7 +481,7 @@ def _headline(report: FunnelReport) -> str:
 
 
 def _other(node: NodeFunnel) -> str:
-    shown = {"sent", "failed", "skipped", "held", "branched", *_ENDINGS}
+    shown = {"sent", "failed", "skipped", "held", "branched", *_ENDINGS, *DELIVERY_OUTCOMES}
     parts = [f"{outcome} {count}" for outcome, count in node.outcomes.items() if outcome not in shown]
     parts += [f"{branch} {count}" for branch, count in node.branches.items()]
     return ", ".join(parts)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, get_args
 from botocore.exceptions import ClientError
 
 from footprint.adapters.profiles_store import profile_from_item, profile_to_item
+from footprint.engine.ids import wake_up_id
 from footprint.engine.state import Enrollment
 from footprint.models import keys
 from footprint.models.channels import MessageChannel
@@ -143,19 +144,26 @@ class DynamoPersonData:
 
     # ------------------------------------------------------------------------------------ delete
 
+    def _cancel_wake_ups(self, enrollment: Enrollment) -> None:
+        """Every schedule the enrollment ever asked for (``<id>-t1`` ... ``-t<wake_up_seq>``), not only
+        the pending one: a wake-up superseded, or left by a copy merged into the contact, would still
+        fire for the tombstone (harmless, but it is the person's data)."""
+        if self.scheduler is None or not self.schedule_group:
+            return
+        for seq in range(1, enrollment.wake_up_seq + 1):
+            try:
+                self.scheduler.delete_schedule(Name=wake_up_id(enrollment.id, f"t{seq}"), GroupName=self.schedule_group)
+            except ClientError as error:  # an SQS timer, or one that already fired
+                if error.response["Error"]["Code"] != "ResourceNotFoundException":
+                    raise
+
     def delete(self, found: PersonData, *, deleted_at: datetime, tombstone_expires_at: datetime) -> dict[str, int]:
         """Delete everything ``found`` holds; leave a tombstone per profile and alias, expiring at
         ``tombstone_expires_at``, so events already in flight are dropped. Returns counts per kind.
         Safe to run again: every write is a delete or an overwrite of the same key."""
         expires = {"N": str(int(tombstone_expires_at.timestamp()))}
         for enrollment in found.enrollments:
-            wake_up = enrollment.pending_wake_up
-            if wake_up is not None and self.scheduler is not None and self.schedule_group:
-                try:
-                    self.scheduler.delete_schedule(Name=wake_up.id, GroupName=self.schedule_group)
-                except ClientError as error:  # an SQS timer, or one that already fired
-                    if error.response["Error"]["Code"] != "ResourceNotFoundException":
-                        raise
+            self._cancel_wake_ups(enrollment)
         markers = [keys.applied_marker_key(*parts) for item in found.events if (parts := _marker_parts(item))]
         self._delete(self.events_table, [_key(item) for item in found.events])
         self._delete(self.profiles_table, [{"pk": {"S": m["pk"]}, "sk": {"S": m["sk"]}} for m in markers])

@@ -3,6 +3,7 @@ real engine records for the services flow (seed 000) and on hand-made steps for 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -396,3 +397,59 @@ def test_what_became_of_each_message_is_counted_per_node_once_per_enrollment() -
     assert (push.sent, push.accepted, push.clicked) == (1, 1, 1)
     assert nodes["viewed_without_cart"].visited == 3
     assert "accepted" in render_report(funnel(SERVICES.id, steps, SERVICES))
+
+
+def test_the_stage_funnel_follows_the_journeys_stage_model_in_order() -> None:
+    # services-consult is tagged with ACCSR: its trigger and forms are consideration, its pushes conversion.
+    steps = [
+        *(step("viewed_without_cart", "entered", e) for e in ("e1", "e2", "e3", "e4")),
+        *(step("consult_form", "sent", e, channel="onsite_form") for e in ("e1", "e2", "e3", "e4")),
+        step("web_push_reminder", "sent", "e1", channel="web_push"),
+        step("done_clicked", "completed", "e1"),
+        step("done_unreachable", "completed", "e2"),  # left without reaching conversion
+        step("await_form_response", "waiting", "e3"),  # still deciding
+        step("web_push_reminder", "sent", "e4", channel="web_push"),  # at conversion, still open
+    ]
+
+    report = funnel(SERVICES.id, steps, SERVICES)
+
+    assert report.stage_model == "ACCSR"
+    stages = {row.stage: row for row in report.stages}
+    assert [row.stage for row in report.stages] == ["awareness", "consideration", "conversion", "service", "retention"]
+    consideration = stages["consideration"]
+    assert (consideration.reached, consideration.went_on, consideration.in_progress, consideration.dropped) == (
+        4,
+        2,
+        1,
+        1,
+    )
+    assert stages["awareness"].reached == 4  # nothing is tagged awareness: reaching later stages counts
+    assert (stages["conversion"].reached, stages["conversion"].went_on) == (2, 0)
+    assert stages["retention"].went_on is None
+    assert "stages (ACCSR)" in render_report(report)
+
+
+@pytest.mark.parametrize(
+    ("fields", "problem"),
+    [
+        ({"stage_model": "AIDA", "stage": "conversion"}, "stage 'conversion' is not a stage of AIDA"),
+        ({"stage_model": "funnel-of-mine", "stage": "top"}, "for a model of your own, list its `stages`"),
+        ({"stage_model": "AIDA", "stages": ["a"], "stage": "action"}, "has its own stages"),
+    ],
+)
+def test_stages_that_their_model_does_not_have_are_refused(fields: dict[str, Any], problem: str) -> None:
+    stage = fields.pop("stage")
+    data = load_journey_yaml(SERVICES_YAML).model_dump(mode="json", exclude_none=True) | fields
+    for node in data["nodes"].values():
+        if "stage" in node:
+            node["stage"] = stage
+    with pytest.raises(ValueError, match=re.escape(problem)):
+        Journey.model_validate(data)
+
+
+def test_a_model_of_your_own_lists_its_stages() -> None:
+    data = load_journey_yaml(SERVICES_YAML).model_dump(mode="json", exclude_none=True)
+    data |= {"stage_model": "shop-funnel", "stages": ["browse", "consideration", "conversion"]}
+    journey = Journey.model_validate(data)
+    report = funnel(journey.id, [step("viewed_without_cart", "entered")], journey)
+    assert [row.stage for row in report.stages] == ["browse", "consideration", "conversion"]

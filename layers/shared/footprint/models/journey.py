@@ -44,6 +44,7 @@ from pydantic import (
 
 from footprint.models.channels import MessageCategory
 from footprint.models.events import MAX_EVENT_NAME_LENGTH, canonical_event_name
+from footprint.models.stages import stage_problems
 from footprint.models.timing import VISITOR_CHANNELS, Channel, Duration, QuietHours, TimeOfDay, TimeZoneName
 
 JOURNEY_ID_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
@@ -55,6 +56,8 @@ EventName = Annotated[
     Field(min_length=1, max_length=MAX_EVENT_NAME_LENGTH),
 ]
 NodeId = Annotated[str, Field(pattern=NODE_ID_PATTERN)]
+# A stage of a stage model (footprint.models.stages): "interest", "conversion", "aware"...
+StageName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,39}$")]
 
 
 def _as_list(value: object) -> object:
@@ -312,7 +315,7 @@ _CHANNEL_NEEDS: dict[str, tuple[tuple[str, ...], str]] = {
 
 class _Node(_Strict):
     # Stage of the journey model this step belongs to (AIDA "interest", ACCSR "conversion"...).
-    stage: str | None = None
+    stage: StageName | None = None
     label: str | None = None
 
     def exits(self) -> list[tuple[str, str]]:
@@ -561,8 +564,10 @@ class Journey(_Strict):
     description: str = ""
     # The sources (their source_id) whose visitors may enter; empty: every source of the stack.
     sources: list[str] = Field(default_factory=list)
-    # The stage model the nodes' `stage` tags refer to: AIDA, ACCSR, ACPRA, value-journey...
-    stage_model: str | None = None
+    # The stage model the nodes' `stage` tags refer to: AIDA, ACC, ACCSR, ACPRA, ACCRA, value-journey
+    # (footprint.models.stages), or a name of your own with its `stages` in order.
+    stage_model: str | None = Field(default=None, min_length=1, max_length=64)
+    stages: list[StageName] = Field(default_factory=list, max_length=20)
     # For visitors whose profile has no (valid) time zone.
     default_timezone: TimeZoneName = "UTC"
     nodes: dict[NodeId, Node] = Field(min_length=2)
@@ -577,7 +582,8 @@ class Journey(_Strict):
 
     @model_validator(mode="after")
     def _graph_is_sound(self) -> Journey:
-        problems = journey_graph_problems(self)
+        tagged = {node_id: node.stage for node_id, node in self.nodes.items() if node.stage is not None}
+        problems = journey_graph_problems(self) + stage_problems(self.stage_model, self.stages, tagged)
         if problems:
             raise ValueError("the journey graph is not valid:\n  - " + "\n  - ".join(problems))
         return self

@@ -49,6 +49,11 @@ Per channel: ``sent`` = enrollments sent at least one message on it (failed and 
 ``converted`` = those of them
 that converted (a conversion ends the run, so it came after the message).
 
+``stages`` (a journey with a ``stage_model``; footprint.models.stages): per stage of the model in
+order, ``reached`` = runs with a step at a node tagged with that stage or a later one (reaching a
+later stage means having passed the earlier ones), then, as on the main path, ``went_on``,
+``in_progress`` and ``dropped`` (ended before the next stage).
+
 Per split node, ``experiments``: each variant and the holdout, entered, converted, rate, uplift
 against control with its 95 % interval and significance (footprint.services.experiments states the
 rules: control, test, minimum sample, winner).
@@ -67,6 +72,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from footprint.engine import RecordStep
 from footprint.models.journey import ExitNode, Journey, SplitNode
+from footprint.models.stages import model_stages
 from footprint.services.experiments import HOLDOUT, ExperimentResult, experiment
 
 # Steps at the trigger that are not (yet) an entry.
@@ -120,6 +126,21 @@ class PathStep(BaseModel):
     drop_off_rate: float | None = None  # dropped / visited
 
 
+class StageFunnel(BaseModel):
+    """One stage of the journey's stage model: the runs that reached it (a node tagged with it or
+    with a later stage), and of those, the ones that reached the next stage, are still on their way,
+    or ended without it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    stage: str
+    reached: int
+    went_on: int | None = None  # None at the last stage
+    in_progress: int = 0
+    dropped: int = 0
+    drop_off_rate: float | None = None
+
+
 class ChannelFunnel(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -151,6 +172,8 @@ class FunnelReport(BaseModel):
     nodes: list[NodeFunnel] = Field(default_factory=list)
     main_path: list[PathStep] = Field(default_factory=list)
     channels: list[ChannelFunnel] = Field(default_factory=list)
+    stage_model: str | None = None
+    stages: list[StageFunnel] = Field(default_factory=list)
     experiments: list[ExperimentResult] = Field(default_factory=list)
 
 
@@ -223,8 +246,46 @@ def funnel(
             ChannelFunnel(channel=channel, sent=len(ids), converted=len(ids & converted))
             for channel, ids in sorted(by_channel.items(), key=lambda item: (-len(item[1]), item[0]))
         ],
+        stage_model=journey.stage_model if journey else None,
+        stages=_stages(journey, nodes, ended) if journey else [],
         experiments=_experiments(journey, nodes, converted),
     )
+
+
+def _stages(journey: Journey, nodes: dict[str, _NodeSteps], ended: set[str]) -> list[StageFunnel]:
+    order = model_stages(journey.stage_model, journey.stages)
+    if not order:
+        return []
+    index = {stage: i for i, stage in enumerate(order)}
+    # The runs at each stage's nodes; reaching a later stage means having passed the earlier ones.
+    at_stage: list[set[str]] = [set() for _ in order]
+    for node_id, node in journey.nodes.items():
+        if node.stage in index and node_id in nodes:
+            at_stage[index[node.stage]] |= nodes[node_id].visitors()
+    reached: list[set[str]] = []
+    later: set[str] = set()
+    for runs in reversed(at_stage):
+        later = later | runs
+        reached.insert(0, later)
+    rows = []
+    for i, stage in enumerate(order):
+        here = reached[i]
+        if i + 1 == len(order):
+            rows.append(StageFunnel(stage=stage, reached=len(here)))
+            continue
+        not_yet = here - reached[i + 1]
+        dropped = len(not_yet & ended)
+        rows.append(
+            StageFunnel(
+                stage=stage,
+                reached=len(here),
+                went_on=len(here & reached[i + 1]),
+                in_progress=len(not_yet - ended),
+                dropped=dropped,
+                drop_off_rate=_rate(dropped, len(here)),
+            )
+        )
+    return rows
 
 
 def _experiments(journey: Journey | None, nodes: dict[str, _NodeSteps], converted: set[str]) -> list[ExperimentResult]:
@@ -442,6 +503,23 @@ def render_report(report: FunnelReport) -> str:
                 for channel in report.channels
             ],
             numeric=range(1, 4),
+        )
+    if report.stages:
+        lines += ["", f"stages ({report.stage_model}), reached = at a node of the stage or a later one:"]
+        lines += _table(
+            ["stage", "reached", "went on", "in progress", "dropped", "drop-off"],
+            [
+                [
+                    stage.stage,
+                    str(stage.reached),
+                    "-" if stage.went_on is None else str(stage.went_on),
+                    str(stage.in_progress),
+                    str(stage.dropped),
+                    _percent(stage.drop_off_rate),
+                ]
+                for stage in report.stages
+            ],
+            numeric=range(1, 6),
         )
     for result in report.experiments:
         lines += ["", f"experiment at {result.node_id} (control: {result.control}): {result.verdict}"]

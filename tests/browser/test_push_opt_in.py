@@ -170,7 +170,8 @@ def wait_for_notifications(visit: Visit) -> list[dict[str, Any]]:
     """The notifications the shop's service worker is showing, once there is one."""
     script = """() => navigator.serviceWorker.ready.then((registration) => registration.getNotifications())
         .then((found) => found.map((n) => ({ title: n.title, body: n.body, icon: n.icon, url: n.data.url })))"""
-    for _ in range(100):
+    # Up to 15 s, as for the push itself: a busy machine wakes the worker and draws the notification late.
+    for _ in range(300):
         shown: list[dict[str, Any]] = visit.page.evaluate(script)
         if shown:
             return shown

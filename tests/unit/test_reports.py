@@ -453,3 +453,27 @@ def test_a_model_of_your_own_lists_its_stages() -> None:
     journey = Journey.model_validate(data)
     report = funnel(journey.id, [step("viewed_without_cart", "entered")], journey)
     assert [row.stage for row in report.stages] == ["browse", "consideration", "conversion"]
+
+
+def test_each_conversion_is_credited_to_the_channel_of_the_last_message_before_it() -> None:
+    later = START + timedelta(hours=1)
+    steps = [
+        *(step("viewed_without_cart", "entered", e) for e in ("e1", "e2", "e3")),
+        *(step("consult_form", "sent", e, channel="onsite_form") for e in ("e1", "e2", "e3")),
+        step("web_push_reminder", "sent", "e1", at=later, channel="web_push"),
+        step("done_clicked", "converted", "e1", at=later + timedelta(minutes=5)),  # web push was last
+        step("await_form_response", "converted", "e2", at=START + timedelta(minutes=1)),  # the form was
+        # e3 was sent a push that failed, then converted: the form is its last delivered touch.
+        step("web_push_reminder", "sent", "e3", at=later, channel="web_push"),
+        step("web_push_reminder", "failed", "e3", at=later),
+        step("done_clicked", "converted", "e3", at=later + timedelta(minutes=5)),
+    ]
+
+    report = funnel(SERVICES.id, steps, SERVICES)
+
+    channels = {row.channel: row for row in report.channels}
+    assert (channels["onsite_form"].converted, channels["onsite_form"].last_touch) == (3, 2)
+    assert (channels["web_push"].sent, channels["web_push"].converted, channels["web_push"].last_touch) == (1, 1, 1)
+    assert sum(row.last_touch for row in report.channels) == report.converted
+    assert report.attribution_rule.startswith("last touch")
+    assert f"attribution: {report.attribution_rule}" in render_report(report)

@@ -46,8 +46,9 @@ journey, took another way and finished, or their wait expired into another branc
 visitors of A, so a visitor still waiting never counts as lost.
 
 Per channel: ``sent`` = enrollments sent at least one message on it (failed and skipped ones left out),
-``converted`` = those of them
-that converted (a conversion ends the run, so it came after the message).
+``converted`` = those of them that converted (a conversion ends the run, so it came after the
+message), ``last_touch`` = conversions credited to it by ``ATTRIBUTION_RULE``: the channel of the
+run's last message before it converted (the report carries the rule's words).
 
 ``stages`` (a journey with a ``stage_model``; footprint.models.stages): per stage of the model in
 order, ``reached`` = runs with a step at a node tagged with that stage or a later one (reaching a
@@ -141,12 +142,21 @@ class StageFunnel(BaseModel):
     drop_off_rate: float | None = None
 
 
+# How a conversion is credited to a channel (printed with the report, so nobody has to guess).
+ATTRIBUTION_RULE = (
+    "last touch: each conversion is credited to the channel of the last message its run was sent before it "
+    "converted (sent = queued and not failed or skipped); the engine counts a conversion only inside the goal's "
+    "window from entry, so that message is inside it too"
+)
+
+
 class ChannelFunnel(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     channel: str
     sent: int
-    converted: int
+    converted: int  # of the runs sent a message on the channel, those that converted (any touch)
+    last_touch: int = 0  # conversions credited to the channel by ATTRIBUTION_RULE
 
 
 class FunnelReport(BaseModel):
@@ -172,6 +182,7 @@ class FunnelReport(BaseModel):
     nodes: list[NodeFunnel] = Field(default_factory=list)
     main_path: list[PathStep] = Field(default_factory=list)
     channels: list[ChannelFunnel] = Field(default_factory=list)
+    attribution_rule: str = ATTRIBUTION_RULE
     stage_model: str | None = None
     stages: list[StageFunnel] = Field(default_factory=list)
     experiments: list[ExperimentResult] = Field(default_factory=list)
@@ -201,6 +212,9 @@ def funnel(
     nodes: dict[str, _NodeSteps] = {}
     by_outcome: dict[str, set[str]] = defaultdict(set)
     by_channel: dict[str, set[str]] = defaultdict(set)
+    # enrollment -> (time, channel) of every message sent, for last-touch attribution.
+    touches: dict[str, list[tuple[datetime, str]]] = defaultdict(list)
+    converted_at: dict[str, datetime] = {}
     # send records what became of a queued message: one it could not deliver was not sent.
     undelivered = {(step.enrollment_id, step.node_id) for step in mine if step.outcome in _UNDELIVERED}
     for step in mine:
@@ -213,6 +227,9 @@ def funnel(
         by_outcome[step.outcome].add(step.enrollment_id)
         if step.outcome == "sent" and step.channel:
             by_channel[step.channel].add(step.enrollment_id)
+            touches[step.enrollment_id].append((step.at, step.channel))
+        if step.outcome == "converted":
+            converted_at.setdefault(step.enrollment_id, step.at)
 
     converted = by_outcome["converted"]
     entered = by_outcome["entered"]
@@ -242,10 +259,7 @@ def funnel(
         conversion_rate=_rate(len(converted), len(entered)),
         nodes=node_rows,
         main_path=[_path_step(a, b, nodes, ended) for a, b in pairwise(main_path)],
-        channels=[
-            ChannelFunnel(channel=channel, sent=len(ids), converted=len(ids & converted))
-            for channel, ids in sorted(by_channel.items(), key=lambda item: (-len(item[1]), item[0]))
-        ],
+        channels=_channels(by_channel, converted, _last_touches(touches, converted_at)),
         stage_model=journey.stage_model if journey else None,
         stages=_stages(journey, nodes, ended) if journey else [],
         experiments=_experiments(journey, nodes, converted),
@@ -286,6 +300,24 @@ def _stages(journey: Journey, nodes: dict[str, _NodeSteps], ended: set[str]) -> 
             )
         )
     return rows
+
+
+def _last_touches(touches: dict[str, list[tuple[datetime, str]]], converted_at: dict[str, datetime]) -> dict[str, int]:
+    credited: dict[str, int] = defaultdict(int)
+    for enrollment_id, at in converted_at.items():
+        before = [touch for touch in touches.get(enrollment_id, []) if touch[0] <= at]
+        if before:
+            credited[max(before)[1]] += 1  # the latest; the same instant breaks ties by channel name
+    return credited
+
+
+def _channels(by_channel: dict[str, set[str]], converted: set[str], credited: dict[str, int]) -> list[ChannelFunnel]:
+    return [
+        ChannelFunnel(
+            channel=channel, sent=len(ids), converted=len(ids & converted), last_touch=credited.get(channel, 0)
+        )
+        for channel, ids in sorted(by_channel.items(), key=lambda item: (-len(item[1]), item[0]))
+    ]
 
 
 def _experiments(journey: Journey | None, nodes: dict[str, _NodeSteps], converted: set[str]) -> list[ExperimentResult]:
@@ -492,18 +524,20 @@ def render_report(report: FunnelReport) -> str:
     if report.channels:
         lines += ["", "channels, enrollments sent a message on it and of those converted:"]
         lines += _table(
-            ["channel", "sent", "converted", "conv."],
+            ["channel", "sent", "converted", "conv.", "last touch"],
             [
                 [
                     channel.channel,
                     str(channel.sent),
                     str(channel.converted),
                     _percent(_rate(channel.converted, channel.sent)),
+                    str(channel.last_touch),
                 ]
                 for channel in report.channels
             ],
-            numeric=range(1, 4),
+            numeric=range(1, 5),
         )
+        lines.append(f"attribution: {report.attribution_rule}")
     if report.stages:
         lines += ["", f"stages ({report.stage_model}), reached = at a node of the stage or a later one:"]
         lines += _table(

@@ -477,3 +477,32 @@ def test_each_conversion_is_credited_to_the_channel_of_the_last_message_before_i
     assert sum(row.last_touch for row in report.channels) == report.converted
     assert report.attribution_rule.startswith("last touch")
     assert f"attribution: {report.attribution_rule}" in render_report(report)
+
+
+def test_conversion_is_reported_per_path_most_travelled_first() -> None:
+    def run(enrollment: str, *nodes: str, converted: bool = False) -> list[RecordStep]:
+        steps = [step(nodes[0], "entered", enrollment)]
+        steps += [
+            step(node, "waiting", enrollment, at=START + timedelta(minutes=i)) for i, node in enumerate(nodes[1:])
+        ]
+        if converted:
+            steps.append(step(nodes[-1], "converted", enrollment, at=START + timedelta(hours=1)))
+        return steps
+
+    form_then_push = ("viewed_without_cart", "consult_form", "await_form_response", "can_web_push")
+    steps = [
+        *run("e1", *form_then_push, converted=True),
+        *run("e2", *form_then_push),
+        *run("e3", "viewed_without_cart", "consult_form", "await_form_response", converted=True),
+        step("viewed_without_cart", "pending", "e4"),  # never entered: no path
+    ]
+
+    report = funnel(SERVICES.id, steps, SERVICES)
+
+    assert [(p.nodes, p.entered, p.converted) for p in report.paths] == [
+        (list(form_then_push), 2, 1),
+        (["viewed_without_cart", "consult_form", "await_form_response"], 1, 1),
+    ]
+    assert report.paths[0].conversion_rate == 0.5
+    assert report.other_paths == 0
+    assert "viewed_without_cart > consult_form > await_form_response > can_web_push" in render_report(report)

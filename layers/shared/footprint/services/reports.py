@@ -50,6 +50,10 @@ Per channel: ``sent`` = enrollments sent at least one message on it (failed and 
 message), ``last_touch`` = conversions credited to it by ``ATTRIBUTION_RULE``: the channel of the
 run's last message before it converted (the report carries the rule's words).
 
+``paths``: the runs that entered, grouped by the nodes they went through in order (a node at its
+first visit; steps of one instant ordered by the journey's graph), the ``MAX_PATHS`` most travelled
+with entered, converted and their rate; ``other_paths`` counts the runs on the rest.
+
 ``stages`` (a journey with a ``stage_model``; footprint.models.stages): per stage of the model in
 order, ``reached`` = runs with a step at a node tagged with that stage or a later one (reaching a
 later stage means having passed the earlier ones), then, as on the main path, ``went_on``,
@@ -67,7 +71,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import pairwise
-from typing import Protocol
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -127,6 +131,21 @@ class PathStep(BaseModel):
     drop_off_rate: float | None = None  # dropped / visited
 
 
+class PathFunnel(BaseModel):
+    """The runs that went through exactly these nodes, in this order (each node at its first visit)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    nodes: list[str]
+    entered: int
+    converted: int
+    conversion_rate: float | None = None
+
+
+# The most travelled paths a report lists; the rest are summed up as ``other_paths``.
+MAX_PATHS = 10
+
+
 class StageFunnel(BaseModel):
     """One stage of the journey's stage model: the runs that reached it (a node tagged with it or
     with a later stage), and of those, the ones that reached the next stage, are still on their way,
@@ -183,6 +202,8 @@ class FunnelReport(BaseModel):
     main_path: list[PathStep] = Field(default_factory=list)
     channels: list[ChannelFunnel] = Field(default_factory=list)
     attribution_rule: str = ATTRIBUTION_RULE
+    paths: list[PathFunnel] = Field(default_factory=list)
+    other_paths: int = 0  # runs on paths beyond the MAX_PATHS most travelled
     stage_model: str | None = None
     stages: list[StageFunnel] = Field(default_factory=list)
     experiments: list[ExperimentResult] = Field(default_factory=list)
@@ -215,12 +236,16 @@ def funnel(
     # enrollment -> (time, channel) of every message sent, for last-touch attribution.
     touches: dict[str, list[tuple[datetime, str]]] = defaultdict(list)
     converted_at: dict[str, datetime] = {}
+    # enrollment -> node -> when it first visited it (its path, once ordered).
+    visits: dict[str, dict[str, datetime]] = defaultdict(dict)
     # send records what became of a queued message: one it could not deliver was not sent.
     undelivered = {(step.enrollment_id, step.node_id) for step in mine if step.outcome in _UNDELIVERED}
     for step in mine:
         if step.outcome == "sent" and (step.enrollment_id, step.node_id) in undelivered:
             continue
         node = nodes.setdefault(step.node_id, _NodeSteps(first_at=step.at))
+        if step.outcome not in _NOT_A_VISIT:
+            visits[step.enrollment_id].setdefault(step.node_id, step.at)
         node.by_outcome[step.outcome].add(step.enrollment_id)
         if step.outcome == "branched" and step.detail:
             node.by_branch[step.detail].add(step.enrollment_id)
@@ -260,6 +285,7 @@ def funnel(
         nodes=node_rows,
         main_path=[_path_step(a, b, nodes, ended) for a, b in pairwise(main_path)],
         channels=_channels(by_channel, converted, _last_touches(touches, converted_at)),
+        **_paths(visits, entered, converted, _graph_order(journey)),
         stage_model=journey.stage_model if journey else None,
         stages=_stages(journey, nodes, ended) if journey else [],
         experiments=_experiments(journey, nodes, converted),
@@ -300,6 +326,45 @@ def _stages(journey: Journey, nodes: dict[str, _NodeSteps], ended: set[str]) -> 
             )
         )
     return rows
+
+
+def _graph_order(journey: Journey | None) -> dict[str, int]:
+    """Nodes by distance from the trigger (breadth first, exits in order): the nodes one step passes
+    through in the same instant are ordered as the journey leads through them."""
+    if journey is None:
+        return {}
+    order = {journey.trigger_id: 0}
+    frontier = [journey.trigger_id]
+    while frontier:
+        following = []
+        for node_id in frontier:
+            for _, target in journey.nodes[node_id].exits():
+                if target not in order and target in journey.nodes:
+                    order[target] = len(order)
+                    following.append(target)
+        frontier = following
+    return order
+
+
+def _paths(
+    visits: dict[str, dict[str, datetime]], entered: set[str], converted: set[str], order: dict[str, int]
+) -> dict[str, Any]:
+    runs: dict[tuple[str, ...], set[str]] = defaultdict(set)
+    for enrollment_id in entered:
+        first = visits[enrollment_id]
+        path = sorted(first, key=lambda node: (first[node], order.get(node, len(order)), node))
+        runs[tuple(path)].add(enrollment_id)
+    ranked = sorted(runs.items(), key=lambda item: (-len(item[1]), item[0]))
+    paths = [
+        PathFunnel(
+            nodes=list(path),
+            entered=len(ids),
+            converted=len(ids & converted),
+            conversion_rate=_rate(len(ids & converted), len(ids)),
+        )
+        for path, ids in ranked[:MAX_PATHS]
+    ]
+    return {"paths": paths, "other_paths": sum(len(ids) for _, ids in ranked[MAX_PATHS:])}
 
 
 def _last_touches(touches: dict[str, list[tuple[datetime, str]]], converted_at: dict[str, datetime]) -> dict[str, int]:
@@ -538,6 +603,18 @@ def render_report(report: FunnelReport) -> str:
             numeric=range(1, 5),
         )
         lines.append(f"attribution: {report.attribution_rule}")
+    if report.paths:
+        lines += ["", "paths, the nodes a run went through in order, most travelled first:"]
+        lines += _table(
+            ["entered", "converted", "conv.", "path"],
+            [
+                [str(path.entered), str(path.converted), _percent(path.conversion_rate), " > ".join(path.nodes)]
+                for path in report.paths
+            ],
+            numeric=range(0, 3),
+        )
+        if report.other_paths:
+            lines.append(f"and {report.other_paths} runs on other paths")
     if report.stages:
         lines += ["", f"stages ({report.stage_model}), reached = at a node of the stage or a later one:"]
         lines += _table(
